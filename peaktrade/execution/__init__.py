@@ -1,0 +1,1 @@
+"""The execution service layer: the desk decides, the journal remembers."""

@@ -1,0 +1,154 @@
+"""Follow one session's journal from a seq onwards: byte offsets, partial lines, rotation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from peaktrade.events import LEGACY_VERSION, parse_line
+from peaktrade.journal.files import active_path, archive_segments
+from peaktrade.journal.reader import MAX_LINE_BYTES, LineStats, read_events
+
+
+class JournalCursor:
+    """Reads the records appended to a session since the last poll, each exactly once.
+
+    It keeps the active file open at a byte offset, holds back a partial last line
+    until its newline arrives, drains a segment that was rotated away before moving
+    on, and falls back to the archive when it missed whole segments. seq dedupes.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], session_id: str,
+                 after_seq: int | None = 0) -> None:
+        self.root = Path(root)
+        self.session_id = session_id
+        self.path = active_path(self.root, session_id)
+        self.stats = LineStats()
+        self.last_seq = 0
+        self._fh = None
+        self._ino = -1
+        self._offset = 0
+        self._partial = b""
+        self._line_no = 0
+        if after_seq is None:
+            self._start_at_end()
+        else:
+            self.last_seq = after_seq
+            self._needs_archive = True
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def poll(self) -> list[dict]:
+        """Every complete record appended since the previous poll, in seq order."""
+        out: list[dict] = []
+        if self._needs_archive:
+            self._needs_archive = False
+            self._read_archive(out)
+        if self._fh is None and not self._open():
+            return out
+        self._drain(out)
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            st = None
+        if st is None or st.st_ino != self._ino:
+            # Rotated: nothing more is written to the old segment once it is renamed.
+            self._drain(out)
+            self._flush_partial(out)
+            self.close()
+            self._read_archive(out)
+            if self._open():
+                self._drain(out)
+        elif st.st_size < self._offset:
+            # Truncated in place: read it again from the start; seq drops repeats.
+            self._fh.seek(0)
+            self._offset = 0
+            self._partial = b""
+            self._line_no = 0
+            self._drain(out)
+        return out
+
+    def _start_at_end(self) -> None:
+        self._needs_archive = False
+        if not self._open():
+            return
+        last = next(iter(read_events(self.path, newest_first=True, limit=1)), None)
+        self.last_seq = last["seq"] if last else 0
+        # Start after the last complete line: a write in progress is read when it ends.
+        pos = self._fh.seek(0, os.SEEK_END)
+        self._offset = 0
+        while pos > 0:
+            start = max(0, pos - 65536)
+            self._fh.seek(start)
+            newline = self._fh.read(pos - start).rfind(b"\n")
+            if newline >= 0:
+                self._offset = start + newline + 1
+                break
+            pos = start
+        if last is not None and last["v"] == LEGACY_VERSION:
+            self._line_no = last["seq"]
+
+    def _open(self) -> bool:
+        try:
+            fh = open(self.path, "rb")  # noqa: SIM115 - held open across polls
+        except FileNotFoundError:
+            return False
+        self._fh = fh
+        self._ino = os.fstat(fh.fileno()).st_ino
+        self._offset = 0
+        self._partial = b""
+        self._line_no = 0
+        return True
+
+    def _drain(self, out: list[dict]) -> None:
+        fh = self._fh
+        if fh is None:
+            return
+        fh.seek(self._offset)
+        while chunk := fh.read(1 << 20):
+            self._offset += len(chunk)
+            parts = chunk.split(b"\n")
+            parts[0] = self._partial + parts[0]
+            self._partial = parts.pop()
+            for line in parts:
+                self._take(line, out)
+            if len(self._partial) > MAX_LINE_BYTES:
+                self._take(b"\x00oversized", out)
+                self._partial = b""
+
+    def _flush_partial(self, out: list[dict]) -> None:
+        if self._partial:
+            self._take(self._partial, out)
+            self._partial = b""
+
+    def _take(self, line: bytes, out: list[dict]) -> None:
+        self._line_no += 1
+        self.stats.total += 1
+        if not line or line.isspace():
+            self.stats.blank += 1
+            return
+        rec = parse_line(line, self._line_no, self.session_id)
+        if rec is None:
+            self.stats.invalid += 1
+            return
+        self.stats.valid += 1
+        if rec["seq"] > self.last_seq:
+            self.last_seq = rec["seq"]
+            out.append(rec)
+
+    def _read_archive(self, out: list[dict]) -> None:
+        """Records after last_seq that sit in archive segments (missed rotations)."""
+        for _attempt in range(5):
+            try:
+                for segment in archive_segments(self.root, self.session_id).get(
+                        self.session_id, []):
+                    for rec in read_events(segment.path, after_seq=self.last_seq):
+                        rec["session_id"] = self.session_id
+                        self.last_seq = rec["seq"]
+                        out.append(rec)
+                return
+            except FileNotFoundError:
+                continue  # a segment was compressed while listed: list again

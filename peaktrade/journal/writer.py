@@ -1,0 +1,391 @@
+"""The append side of the journal: one write per batch under an exclusive file lock."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gzip
+import os
+import shutil
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from peaktrade.events import (
+    FIELDS,
+    KINDS,
+    MODES,
+    OPTIONAL_STR_FIELDS,
+    SCHEMA_VERSION,
+    canonical_ts,
+    format_ts,
+    parse_line,
+    validate_session_id,
+)
+from peaktrade.journal.files import (
+    ARCHIVE_DIR,
+    archive_name,
+    archive_segments,
+    split_archive_name,
+)
+
+FSYNC_POLICIES = ("never", "interval", "always")
+_TAIL_CHUNK = 65536
+_KIND_SET = frozenset(KINDS)
+_MODE_SET = frozenset(MODES)
+_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class JournalError(RuntimeError):
+    """The journal could not be written; nothing of the batch was recorded."""
+
+
+class _SessionFile:
+    """Per-process, per-session writer state; guarded by `mutex` and the file lock."""
+
+    def __init__(self, root: Path, session_id: str) -> None:
+        self.session_id = session_id
+        self.path = root / f"{session_id}.jsonl"
+        self.lock_path = root / f"{session_id}.lock"
+        self.mutex = threading.Lock()
+        self.lock_fd = -1
+        self.fd = -1
+        self.ino = -1
+        self.known_size = -1  # size after our last write; -1 when unknown
+        self.last_seq = 0
+        self.needs_newline = False
+        self.last_fsync = time.monotonic()
+
+    def close(self) -> None:
+        for fd in (self.fd, self.lock_fd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.fd = self.lock_fd = self.ino = self.known_size = -1
+
+
+class SessionWriter:
+    """Appends to one session while its lock is held (see Journal.locked)."""
+
+    def __init__(self, journal: Journal, state: _SessionFile) -> None:
+        self._journal = journal
+        self._state = state
+
+    @property
+    def session_id(self) -> str:
+        return self._state.session_id
+
+    @property
+    def last_seq(self) -> int:
+        return self._state.last_seq
+
+    def append(self, events: Iterable[Mapping[str, Any]]) -> list[dict]:
+        """Write a batch with one write; returns the written records."""
+        return self._journal._write(self._state, events)
+
+
+class Journal:
+    """Append-only JSONL journal of sessions under one root folder.
+
+    seq is assigned under an exclusive flock on '<session>.lock', so it is unique
+    and gap-free per session across threads, processes and rotation.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, max_bytes: int = 10_000_000,
+                 fsync: str = "interval", fsync_interval_s: float = 1.0,
+                 mode: str = "paper", clock: Clock | None = None) -> None:
+        if fsync not in FSYNC_POLICIES:
+            raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, got {fsync!r}")
+        if mode not in _MODE_SET:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        self.root = Path(root)
+        self.max_bytes = max_bytes
+        self.fsync = fsync
+        self.fsync_interval_s = fsync_interval_s
+        self.mode = mode
+        self.clock: Clock = clock or utc_now
+        self._sessions: dict[str, _SessionFile] = {}
+        self._sessions_mutex = threading.Lock()
+        self._compressors: list[threading.Thread] = []
+        _LIVE_JOURNALS.add(self)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], clock: Clock | None = None) -> Journal:
+        """A journal as configured: log_dir, [journal] and mode."""
+        section = config["journal"]
+        return cls(config["log_dir"], max_bytes=section["max_bytes"], fsync=section["fsync"],
+                   fsync_interval_s=section["fsync_interval_s"], mode=config["mode"],
+                   clock=clock)
+
+    def append(self, session_id: str, events: Iterable[Mapping[str, Any]]) -> list[dict]:
+        """Append a batch of events to a session with one write; returns the records."""
+        with self.locked(session_id) as writer:
+            return writer.append(events)
+
+    @contextlib.contextmanager
+    def locked(self, session_id: str) -> Iterator[SessionWriter]:
+        """Hold the session's exclusive lock: catch up, decide and append as one step."""
+        state = self._state(session_id)
+        with state.mutex:
+            if state.lock_fd < 0:
+                self.root.mkdir(parents=True, exist_ok=True)
+                state.lock_fd = os.open(state.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                                        0o644)
+            fcntl.flock(state.lock_fd, fcntl.LOCK_EX)
+            try:
+                self._sync_with_file(state)
+                yield SessionWriter(self, state)
+            finally:
+                fcntl.flock(state.lock_fd, fcntl.LOCK_UN)
+
+    def flush(self) -> None:
+        """fsync every open session and wait for pending archive compression."""
+        with self._sessions_mutex:
+            states = list(self._sessions.values())
+        for state in states:
+            with state.mutex:
+                if state.fd >= 0:
+                    os.fsync(state.fd)
+        for thread in list(self._compressors):
+            thread.join()
+        self._compressors = [t for t in self._compressors if t.is_alive()]
+
+    def close(self) -> None:
+        """Flush and close every file this journal holds open."""
+        self.flush()
+        with self._sessions_mutex:
+            for state in self._sessions.values():
+                state.close()
+            self._sessions.clear()
+
+    def _state(self, session_id: str) -> _SessionFile:
+        state = self._sessions.get(session_id)
+        if state is None:
+            validate_session_id(session_id)
+            with self._sessions_mutex:
+                state = self._sessions.setdefault(session_id,
+                                                  _SessionFile(self.root, session_id))
+        return state
+
+    def _sync_with_file(self, state: _SessionFile) -> None:
+        """Under the lock: reopen after rotation and learn what other writers appended."""
+        try:
+            st = os.stat(state.path)
+        except FileNotFoundError:
+            st = None
+        if st is None or st.st_ino != state.ino:
+            if state.fd >= 0:
+                os.close(state.fd)
+            state.fd = os.open(state.path, _OPEN_FLAGS, 0o644)
+            st = os.fstat(state.fd)
+            state.ino = st.st_ino
+            state.known_size = -1
+        if st.st_size != state.known_size:
+            state.last_seq, state.needs_newline = self._scan_tail(state, st.st_size)
+            state.known_size = st.st_size
+
+    def _scan_tail(self, state: _SessionFile, size: int) -> tuple[int, bool]:
+        """The last seq written to the session and whether the file ends mid-line."""
+        if size == 0:
+            return _last_archived_seq(self.root, state.session_id), False
+        with open(state.path, "rb") as fh:
+            fh.seek(size - 1)
+            needs_newline = fh.read(1) != b"\n"
+            seq = _last_seq_in(fh, size)
+        if seq is None:
+            seq = _last_archived_seq(self.root, state.session_id)
+        return seq, needs_newline
+
+    def _write(self, state: _SessionFile, events: Iterable[Mapping[str, Any]]) -> list[dict]:
+        if state.fd < 0:
+            self._sync_with_file(state)
+        records = self._records(state, events)
+        if not records:
+            return []
+        dumps = orjson.dumps
+        try:
+            data = b"".join([dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records])
+        except TypeError as err:
+            raise ValueError(f"event payload is not JSON-serialisable: {err}") from None
+        if state.needs_newline:
+            data = b"\n" + data
+        view = memoryview(data)
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(state.fd, view[written:])
+        except OSError as err:
+            state.known_size = -1
+            raise JournalError(f"cannot append to {state.path}: {err.strerror}") from err
+        state.needs_newline = False
+        state.known_size += len(data)
+        state.last_seq = records[-1]["seq"]
+        if self.fsync == "always":
+            os.fdatasync(state.fd)
+        elif self.fsync == "interval":
+            now = time.monotonic()
+            if now - state.last_fsync >= self.fsync_interval_s:
+                os.fdatasync(state.fd)
+                state.last_fsync = now
+        if state.known_size >= self.max_bytes:
+            self._rotate(state)
+        return records
+
+    def _records(self, state: _SessionFile, events: Iterable[Mapping[str, Any]]) -> list[dict]:
+        """Validate every event and stamp v, seq, ts; raises before anything is written."""
+        now: str | None = None
+        seq = state.last_seq
+        records = []
+        for index, event in enumerate(events):
+            kind = event.get("kind")
+            if kind not in _KIND_SET:
+                raise ValueError(f"event {index}: kind must be one of {', '.join(KINDS)}, "
+                                 f"got {kind!r}")
+            mode = event.get("mode") or self.mode
+            if mode not in _MODE_SET:
+                raise ValueError(f"event {index}: mode must be one of {', '.join(MODES)}, "
+                                 f"got {mode!r}")
+            payload = event.get("payload")
+            if payload is None:
+                payload = {}
+            elif not isinstance(payload, dict):
+                raise ValueError(f"event {index}: payload must be an object, "
+                                 f"got {type(payload).__name__}")
+            for name in OPTIONAL_STR_FIELDS:
+                value = event.get(name)
+                if value is not None and not isinstance(value, str):
+                    raise ValueError(f"event {index}: {name} must be a string or null, "
+                                     f"got {value!r}")
+            ts = event.get("ts")
+            if ts is None:
+                if now is None:
+                    now = format_ts(self.clock())
+                ts = now
+            else:
+                ts = canonical_ts(ts)
+            seq += 1
+            records.append({
+                "v": SCHEMA_VERSION, "seq": seq, "ts": ts, "session_id": state.session_id,
+                "kind": str(kind), "mode": mode, "symbol": event.get("symbol"),
+                "strategy": event.get("strategy"), "intent_id": event.get("intent_id"),
+                "order_id": event.get("order_id"), "source": event.get("source"),
+                "payload": payload,
+            })
+        return records
+
+    def _rotate(self, state: _SessionFile) -> None:
+        """Rename the full active segment into the archive and compress it after."""
+        with open(state.path, "rb") as fh:
+            first = parse_line(fh.readline(), 1, state.session_id)
+        first_seq = first["seq"] if first else state.last_seq
+        archive = self.root / ARCHIVE_DIR
+        archive.mkdir(exist_ok=True)
+        target = archive / archive_name(state.session_id, first_seq)
+        os.rename(state.path, target)
+        os.close(state.fd)
+        state.fd = state.ino = -1
+        state.known_size = -1
+        thread = threading.Thread(target=compress_segment, args=(target,),
+                                  name=f"journal-gzip-{state.session_id}", daemon=True)
+        thread.start()
+        self._compressors = [t for t in self._compressors if t.is_alive()] + [thread]
+
+    def _after_fork(self) -> None:
+        """A forked child must not share lock descriptions with its parent."""
+        for state in self._sessions.values():
+            state.close()
+        self._sessions = {}
+        self._sessions_mutex = threading.Lock()
+        self._compressors = []
+
+
+def compress_segment(path: Path) -> Path:
+    """Gzip a rotated segment next to itself, then remove the plain file."""
+    target = path.with_name(path.name + ".gz")
+    tmp = path.with_name(path.name + ".gz.tmp")
+    with open(path, "rb") as src, gzip.open(tmp, "wb", compresslevel=6) as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    os.replace(tmp, target)
+    os.unlink(path)
+    return target
+
+
+def _last_seq_in(fh: Any, size: int) -> int | None:
+    """Scan a file backwards for the last line that is a valid record."""
+    end = size
+    carry = b""
+    while end > 0:
+        start = max(0, end - _TAIL_CHUNK)
+        fh.seek(start)
+        block = fh.read(end - start) + carry
+        lines = block.split(b"\n")
+        carry = lines[0] if start > 0 else b""
+        for line in reversed(lines if start == 0 else lines[1:]):
+            if line.strip():
+                record = parse_line(line, 0)
+                if record is not None and record["seq"] > 0:
+                    return record["seq"]
+        end = start
+    return None
+
+
+def _last_archived_seq(root: Path, session_id: str) -> int:
+    segments = archive_segments(root, session_id).get(session_id, [])
+    for segment in reversed(segments):
+        try:
+            if segment.path.name.endswith(".gz"):
+                last = None
+                with gzip.open(segment.path, "rb") as fh:
+                    for line in fh:
+                        record = parse_line(line, 0)
+                        if record is not None:
+                            last = record["seq"]
+                if last is not None:
+                    return last
+            else:
+                with open(segment.path, "rb") as fh:
+                    seq = _last_seq_in(fh, os.fstat(fh.fileno()).st_size)
+                if seq is not None:
+                    return seq
+        except FileNotFoundError:
+            # Compressed under our feet: the .gz is complete now; look again.
+            return _last_archived_seq(root, session_id)
+    return 0
+
+
+def compress_leftovers(root: Path) -> list[Path]:
+    """Gzip archive segments a crashed writer left uncompressed."""
+    done = []
+    folder = root / ARCHIVE_DIR
+    if not folder.is_dir():
+        return done
+    for entry in sorted(folder.iterdir()):
+        if entry.name.endswith(".gz.tmp"):
+            entry.unlink(missing_ok=True)
+    for entry in sorted(folder.iterdir()):
+        if entry.name.endswith(".jsonl") and split_archive_name(entry.name):
+            done.append(compress_segment(entry))
+    return done
+
+
+_LIVE_JOURNALS: weakref.WeakSet[Journal] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for journal in list(_LIVE_JOURNALS):
+        journal._after_fork()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)

@@ -1,0 +1,1 @@
+"""Telemetry: summaries, replay, exports, alerts and health of the journal."""

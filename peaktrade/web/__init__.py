@@ -1,0 +1,29 @@
+"""The web layer: translates HTTP into desk calls and journal reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from peaktrade.config import load_config
+from peaktrade.journal import Journal
+from peaktrade.web import api, errors, security
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Create the Flask app with every blueprint registered."""
+    config = load_config(overrides)
+    app = Flask("peaktrade", template_folder=str(PROJECT_ROOT / "templates"),
+                static_folder=str(PROJECT_ROOT / "static"))
+    app.config["PEAKTRADE"] = config
+    app.config["MAX_CONTENT_LENGTH"] = config["web"]["max_body_bytes"]
+    app.extensions["peaktrade.journal"] = Journal.from_config(config)
+    security.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(api.bp)
+    return app

@@ -1,0 +1,20 @@
+"""The per-app resources a view needs, each behind one getter."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import current_app
+
+from peaktrade.journal import Journal
+
+
+def get_config() -> Mapping[str, Any]:
+    """The desk configuration of the current app."""
+    return current_app.config["PEAKTRADE"]
+
+
+def get_journal() -> Journal:
+    """The journal of the current app (one per worker process)."""
+    return current_app.extensions["peaktrade.journal"]
