@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from peaktrade import __version__
-from peaktrade.cli import desk, ops, telemetry
+from peaktrade.cli import controls, desk, ops, telemetry
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,5 +15,5 @@ def main() -> None:
 
 
 main.add_command(telemetry.group)
-for command in desk.COMMANDS + ops.COMMANDS:
+for command in desk.COMMANDS + controls.COMMANDS + ops.COMMANDS:
     main.add_command(command)
