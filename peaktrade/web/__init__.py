@@ -10,7 +10,19 @@ from flask import Flask
 
 from peaktrade.config import load_config
 from peaktrade.journal import Journal
-from peaktrade.web import api, errors, security
+from peaktrade.web import (
+    api,
+    controls,
+    dashboard,
+    errors,
+    oms,
+    paper,
+    security,
+    stream,
+    telemetry,
+    telemetry_api,
+    ws,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,5 +37,6 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["peaktrade.journal"] = Journal.from_config(config)
     security.init_app(app)
     errors.init_app(app)
-    app.register_blueprint(api.bp)
+    for module in (api, telemetry_api, paper, oms, controls, telemetry, dashboard, stream, ws):
+        app.register_blueprint(module.bp)
     return app

@@ -1,0 +1,7 @@
+"""WebSocket feed /ws/execution (flask-sock)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("ws", __name__)
