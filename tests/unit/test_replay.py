@@ -1,0 +1,134 @@
+"""Replay rebuilds chains from a real journal: coverage, latency per hop, per symbol/strategy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from peaktrade.journal import read_events
+from peaktrade.telemetry.replay import LatencyStats, nearest_rank, replay
+
+T0 = datetime(2026, 3, 2, 14, 0, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def chain(intent_id, order_id, *, symbol="AAPL", strategy="mom", start=0.0, to_order=0.5,
+          to_fill=None, block=False, fill_status="FILLED"):
+    """The events of one intent's way through the desk."""
+    events = [{"kind": "intent", "ts": at(start), "symbol": symbol, "strategy": strategy,
+               "intent_id": intent_id, "payload": {"side": "BUY", "qty": 10}},
+              {"kind": "gate", "ts": at(start + 0.1), "symbol": symbol, "strategy": strategy,
+               "intent_id": intent_id,
+               "payload": {"decision": "block" if block else "pass",
+                           "code": "MIN_NOTIONAL" if block else None}}]
+    if block:
+        events.append({"kind": "reject", "ts": at(start + 0.1), "symbol": symbol,
+                       "strategy": strategy, "intent_id": intent_id, "order_id": order_id,
+                       "payload": {"code": "MIN_NOTIONAL"}})
+        return events
+    events.append({"kind": "order", "ts": at(start + to_order), "symbol": symbol,
+                   "strategy": strategy, "intent_id": intent_id, "order_id": order_id,
+                   "payload": {"status": "NEW", "side": "BUY", "qty": 10}})
+    if to_fill is not None:
+        events.append({"kind": "fill", "ts": at(start + to_order + to_fill), "symbol": symbol,
+                       "strategy": strategy, "intent_id": intent_id, "order_id": order_id,
+                       "payload": {"qty": 10, "price": 100.0, "status": fill_status}})
+    return events
+
+
+def test_nearest_rank_picks_an_observed_value():
+    values = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
+    assert nearest_rank(values, 50) == 5.0
+    assert nearest_rank(values, 90) == 9.0
+    assert nearest_rank(values, 95) == 10.0
+    assert LatencyStats.of([]).p95 is None
+
+
+def test_replay_reports_coverage_and_latency_per_hop(journal, log_dir):
+    events = (chain("i1", "o1", to_order=0.5, to_fill=2.0)
+              + chain("i2", "o2", start=10, to_order=1.0, to_fill=4.0)
+              + chain("i3", "o3", start=20, block=True)
+              + chain("i4", "o4", start=30, to_order=0.25)
+              + [{"kind": "quote", "ts": at(100), "symbol": "AAPL", "payload": {"bid": 1}}])
+    journal.append("s1", events)
+    report = replay(read_events(log_dir))
+    cov = report.coverage
+    assert (cov.intents, cov.vetoed, cov.reached_order, cov.orders) == (4, 1, 3, 3)
+    assert (cov.orders_filled, cov.orders_fully_filled, cov.orders_without_fill) == (2, 2, 1)
+    assert cov.orders_no_fill_after_n == 1
+    assert report.unfilled_orders[0].order_id == "o4"
+    assert report.unfilled_orders[0].waited_s == pytest.approx(69.75)
+    to_order = report.latency["intent_to_order"]
+    assert (to_order.n, to_order.unmatched, to_order.min, to_order.max) == (3, 0, 0.25, 1.0)
+    to_fill = report.latency["order_to_fill"]
+    assert (to_fill.n, to_fill.unmatched, to_fill.p50, to_fill.p95) == (2, 1, 2.0, 4.0)
+    assert report.latency["intent_to_fill"].max == pytest.approx(5.0)
+    assert report.sessions == ("s1",)
+
+
+def test_a_late_first_fill_counts_as_no_fill_after_n(journal, log_dir):
+    journal.append("s1", chain("i1", "o1", to_fill=45.0) + chain("i2", "o2", to_fill=1.0))
+    report = replay(read_events(log_dir), no_fill_after_s=30)
+    assert report.coverage.orders_no_fill_after_n == 1
+    assert report.unfilled_orders[0].order_id == "o1"
+
+
+def test_replay_splits_by_symbol_and_strategy(journal, log_dir):
+    journal.append("s1", chain("i1", "o1", symbol="AAPL", strategy="mom", to_fill=1.0)
+                   + chain("i2", "o2", symbol="MSFT", strategy="mom", start=5, to_fill=3.0)
+                   + chain("i3", "o3", symbol="MSFT", strategy="carry", start=9, block=True))
+    report = replay(read_events(log_dir))
+    assert report.per_symbol["MSFT"].intents == 2
+    assert report.per_symbol["MSFT"].vetoed == 1
+    assert report.per_symbol["MSFT"].order_to_fill.max == 3.0
+    assert report.per_strategy["mom"].filled == 2
+    assert report.per_strategy["carry"].to_dict()["fill_rate"] == 0.0
+
+
+def test_chains_are_joined_on_ids_not_on_symbol(journal, log_dir):
+    journal.append("s1", chain("i1", "o1", to_order=1.0)[:2] + chain("i2", "o2", to_order=2.0)[:2]
+                   + [chain("i2", "o2", to_order=2.0)[2], chain("i1", "o1", to_order=1.0)[2]])
+    chains = []
+    replay(read_events(log_dir), on_chain=chains.append)
+    by_intent = {c.intent_id: c.to_dict() for c in chains}
+    assert by_intent["i1"]["order_id"] == "o1"
+    assert by_intent["i2"]["order_id"] == "o2"
+    assert by_intent["i1"]["status"] == "NEW"
+
+
+def test_every_chain_is_emitted_once_with_its_outcome(journal, log_dir):
+    journal.append("s1", chain("i1", "o1", to_fill=1.0) + chain("i2", "o2", start=3, block=True)
+                   + chain("i3", "o3", start=6, to_fill=1.0, fill_status="PARTIAL"))
+    chains = []
+    replay(read_events(log_dir), on_chain=chains.append)
+    assert sorted((c.intent_id, c.status) for c in chains) == [
+        ("i1", "FILLED"), ("i2", "VETOED"), ("i3", "PARTIAL")]
+    assert next(c for c in chains if c.intent_id == "i2").code == "MIN_NOTIONAL"
+
+
+def test_orders_without_a_known_intent_are_unmatched(journal, log_dir):
+    journal.append("s1", chain("i1", "o1", to_fill=1.0)[2:])
+    report = replay(read_events(log_dir))
+    assert report.coverage.orders == 1
+    assert report.latency["intent_to_order"].unmatched == 1
+    assert report.latency["order_to_fill"].n == 1
+
+
+def test_report_serialises_with_line_stats(log_dir):
+    path = log_dir / "s1.jsonl"
+    path.write_bytes(b'{"broken\n' + b"\n")
+    reader = read_events(log_dir)
+    report = replay(reader, lines=reader.stats)
+    data = report.to_dict()
+    assert data["lines"]["invalid"] == 1
+    assert data["lines"]["error_rate"] == 1.0
+    assert data["coverage"]["fill_rate"] == 0.0
+
+
+def test_no_fill_after_must_be_positive():
+    with pytest.raises(ValueError, match="no_fill_after_s must be > 0, got 0"):
+        replay([], no_fill_after_s=0)
