@@ -1,0 +1,141 @@
+"""summarize(): counts, time range, latency joined on ids, fill rate, vetoes, strategies."""
+
+from __future__ import annotations
+
+from peaktrade.journal import Journal, LineStats
+from peaktrade.telemetry.summary import SUMMARY_KEYS, nearest_rank, summarize, summarize_path
+
+
+def ts(ms: int) -> str:
+    seconds, millis = divmod(ms, 1000)
+    return f"2026-01-05T10:{seconds // 60:02d}:{seconds % 60:02d}.{millis:03d}000Z"
+
+
+def record(seq, kind, at_ms, *, symbol="BTC-USD", strategy="s1", intent_id=None,
+           order_id=None, session_id="s", **payload):
+    return {"v": 1, "seq": seq, "ts": ts(at_ms), "session_id": session_id, "kind": kind,
+            "mode": "paper", "symbol": symbol, "strategy": strategy, "intent_id": intent_id,
+            "order_id": order_id, "source": "API", "payload": payload}
+
+
+def chain(seq, intent_id, at_ms, to_order_ms, to_fill_ms, **kw):
+    order_id = f"o-{intent_id}"
+    out = [record(seq, "intent", at_ms, intent_id=intent_id, **kw),
+           record(seq + 1, "gate", at_ms, intent_id=intent_id, decision="pass", **kw),
+           record(seq + 2, "order", at_ms + to_order_ms, intent_id=intent_id,
+                  order_id=order_id, **kw)]
+    if to_fill_ms is not None:
+        out.append(record(seq + 3, "fill", at_ms + to_order_ms + to_fill_ms,
+                          intent_id=intent_id, order_id=order_id, **kw))
+    return out
+
+
+def test_has_exactly_the_issue_keys_even_when_empty():
+    summary = summarize([])
+    assert tuple(summary) == SUMMARY_KEYS
+    assert summary["event_count"] == 0
+    assert summary["first_ts"] is None and summary["last_ts"] is None
+    assert summary["fill_rate"] is None
+    for name in ("intent_to_order", "order_to_fill"):
+        assert summary["latency_ms"][name] == {"n": 0, "unmatched": 0, "min": None, "p50": None,
+                                               "p90": None, "p95": None, "p99": None,
+                                               "max": None}
+
+
+def test_latency_joins_on_ids_with_nearest_rank_quantiles():
+    records = (chain(1, "i1", 0, 50, 10) + chain(10, "i2", 1000, 100, 20)
+               + chain(20, "i3", 2000, 120, 30) + chain(30, "i4", 3000, 3000, None))
+    summary = summarize(records)
+    to_order = summary["latency_ms"]["intent_to_order"]
+    assert to_order == {"n": 4, "unmatched": 0, "min": 50.0, "p50": 100.0, "p90": 3000.0,
+                        "p95": 3000.0, "p99": 3000.0, "max": 3000.0}
+    to_fill = summary["latency_ms"]["order_to_fill"]
+    assert to_fill["n"] == 3 and to_fill["unmatched"] == 1
+    assert (to_fill["min"], to_fill["p50"], to_fill["max"]) == (10.0, 20.0, 30.0)
+    assert summary["fill_rate"] == 0.75
+
+
+def test_latency_never_joins_on_symbol():
+    records = [record(1, "intent", 0, intent_id="a"),
+               record(2, "order", 40, intent_id="b", order_id="o1"),
+               record(3, "fill", 80, order_id="o2")]
+    summary = summarize(records)
+    assert summary["latency_ms"]["intent_to_order"]["n"] == 0
+    # intent a never reached an order, order o1 has no intent
+    assert summary["latency_ms"]["intent_to_order"]["unmatched"] == 2
+    # order o1 never filled, fill of o2 has no order
+    assert summary["latency_ms"]["order_to_fill"]["unmatched"] == 2
+    assert summary["fill_rate"] == 0.0
+
+
+def test_first_fill_only_counts_for_latency():
+    records = chain(1, "i1", 0, 10, 5) + [record(9, "fill", 500, order_id="o-i1")]
+    summary = summarize(records)
+    assert summary["latency_ms"]["order_to_fill"]["n"] == 1
+    assert summary["latency_ms"]["order_to_fill"]["max"] == 5.0
+
+
+def test_counts_symbols_sessions_and_time_range():
+    records = (chain(1, "i1", 0, 5, 5, symbol="ETH-USD", session_id="b")
+               + chain(5, "i2", 7000, 5, 5, symbol="BTC-USD", session_id="a"))
+    summary = summarize(records)
+    assert summary["event_count"] == 8
+    assert summary["kind_counts"] == {"fill": 2, "gate": 2, "intent": 2, "order": 2}
+    assert summary["symbols"] == ["BTC-USD", "ETH-USD"]
+    assert summary["sessions"] == ["a", "b"]
+    assert summary["first_ts"] == ts(0) and summary["last_ts"] == ts(7010)
+
+
+def test_vetoes_top_reasons_and_strategies():
+    records = chain(1, "i1", 0, 5, 5, strategy="mom") + chain(5, "i2", 0, 5, None, strategy="mom")
+    for n, code in enumerate(["MIN_NOTIONAL", "MIN_NOTIONAL", "KILL_SWITCH"]):
+        records += [record(20 + n * 2, "intent", 100, intent_id=f"v{n}", strategy="mr"),
+                    record(21 + n * 2, "gate", 100, intent_id=f"v{n}", strategy="mr",
+                           decision="block", code=code)]
+    summary = summarize(records)
+    assert summary["vetoes"] == {"count": 3, "top_reasons": [
+        {"code": "MIN_NOTIONAL", "count": 2}, {"code": "KILL_SWITCH", "count": 1}]}
+    assert summary["strategies"] == {
+        "mom": {"attempted": 2, "vetoed": 0, "executed": 2, "fill_rate": 0.5},
+        "mr": {"attempted": 3, "vetoed": 3, "executed": 0, "fill_rate": None}}
+    # vetoed intents are not waiting for an order
+    assert summary["latency_ms"]["intent_to_order"]["unmatched"] == 0
+
+
+def test_legacy_blocking_gates_count_one_veto_per_intent():
+    records = [record(1, "intent", 0, intent_id="x"),
+               record(2, "gate", 1, intent_id="x", gate="PriceSanity", decision="block",
+                      code="PRICE_SANITY"),
+               record(3, "gate", 2, intent_id="x", gate="MinNotional", decision="block",
+                      code="MIN_NOTIONAL"),
+               record(4, "gate", 3, intent_id=None, decision="block", code="LOT_SIZE")]
+    assert summarize(records)["vetoes"]["count"] == 2
+
+
+def test_lines_and_error_rate_come_from_read_stats():
+    summary = summarize([], LineStats(total=10, blank=2, valid=6, invalid=2))
+    assert summary["lines"] == {"total": 10, "blank": 2, "valid": 6, "invalid": 2}
+    assert summary["error_rate"] == 0.25
+
+
+def test_nearest_rank():
+    values = [float(v) for v in range(1, 101)]
+    assert nearest_rank(values, 50) == 50.0
+    assert nearest_rank(values, 99) == 99.0
+    assert nearest_rank([7.0], 99) == 7.0
+
+
+def test_summarize_path_reads_a_journal_with_filters(tmp_path):
+    journal = Journal(tmp_path, fsync="never")
+    journal.append("s1", [{"kind": "intent", "symbol": "BTC-USD", "intent_id": "i1",
+                           "payload": {}},
+                          {"kind": "intent", "symbol": "ETH-USD", "intent_id": "i2",
+                           "payload": {}}])
+    journal.close()
+    with open(tmp_path / "s1.jsonl", "ab") as fh:
+        fh.write(b"not json\n\n")
+    summary = summarize_path(tmp_path, session_id="s1", symbol="ETH-USD")
+    assert summary["event_count"] == 1
+    assert summary["symbols"] == ["ETH-USD"]
+    assert summary["lines"] == {"total": 4, "blank": 1, "valid": 2, "invalid": 1}
+    assert summary["error_rate"] == 1 / 3
