@@ -8,6 +8,7 @@ from typing import Any
 from flask import current_app
 
 from peaktrade.journal import Journal
+from peaktrade.journal.tail import Broker, broker_for
 
 
 def get_config() -> Mapping[str, Any]:
@@ -18,3 +19,9 @@ def get_config() -> Mapping[str, Any]:
 def get_journal() -> Journal:
     """The journal of the current app (one per worker process)."""
     return current_app.extensions["peaktrade.journal"]
+
+
+def get_broker() -> Broker:
+    """The live-tail broker of this worker process for the app's journal directory."""
+    config = get_config()
+    return broker_for(config["log_dir"], poll_interval_s=config["web"]["poll_interval_s"])
