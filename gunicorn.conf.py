@@ -12,3 +12,5 @@ graceful_timeout = 5
 timeout = 30
 keepalive = 5
 accesslog = "-"
+# No runtime control socket: several desks (and the tests' servers) run side by side.
+control_socket_disable = True
