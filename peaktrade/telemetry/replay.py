@@ -7,25 +7,18 @@ filled or cancelled), and the ones still open when the journal ends are handed o
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from peaktrade.journal import LineStats
+from peaktrade.telemetry.summary import QUANTILES, nearest_rank
 
 HOPS = ("intent_to_gate", "intent_to_order", "order_to_fill", "intent_to_fill")
-QUANTILES = (50, 90, 95, 99)
 DEFAULT_NO_FILL_AFTER_S = 30.0
 MAX_LISTED_UNFILLED = 100
 UNKNOWN = "(none)"
-
-
-def nearest_rank(ordered: list[float], pct: float) -> float:
-    """The nearest-rank percentile of an ascending list (which must not be empty)."""
-    rank = max(1, math.ceil(pct / 100.0 * len(ordered)))
-    return ordered[rank - 1]
 
 
 @dataclass(frozen=True)
@@ -151,7 +144,8 @@ class Chain:
 
     __slots__ = ("session_id", "intent_id", "order_id", "symbol", "strategy", "side", "qty",
                  "intent_ts", "intent_t", "verdict", "code", "order_ts", "order_t", "fills",
-                 "filled_qty", "first_fill_ts", "first_fill_t", "last_fill_ts", "status")
+                 "filled_qty", "first_fill_ts", "first_fill_t", "last_fill_ts", "status",
+                 "order_type")
 
     def __init__(self, rec: dict) -> None:
         self.session_id: str | None = rec["session_id"]
@@ -162,6 +156,7 @@ class Chain:
         payload = rec["payload"]
         self.side = payload.get("side")
         self.qty = payload.get("qty")
+        self.order_type = payload.get("order_type")
         self.intent_ts: str | None = None
         self.intent_t: float | None = None
         self.verdict: str | None = None
@@ -180,7 +175,8 @@ class Chain:
         return {
             "session_id": self.session_id, "intent_id": self.intent_id,
             "order_id": self.order_id, "symbol": self.symbol, "strategy": self.strategy,
-            "side": self.side, "qty": self.qty, "status": self.status,
+            "side": self.side, "qty": self.qty, "order_type": self.order_type,
+            "status": self.status,
             "verdict": self.verdict, "code": self.code, "intent_ts": self.intent_ts,
             "order_ts": self.order_ts, "first_fill_ts": self.first_fill_ts,
             "last_fill_ts": self.last_fill_ts, "fills": self.fills,

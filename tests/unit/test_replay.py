@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from peaktrade.journal import read_events
-from peaktrade.telemetry.replay import LatencyStats, nearest_rank, replay
+from peaktrade.telemetry.replay import LatencyStats, replay
 
 T0 = datetime(2026, 3, 2, 14, 0, 0, tzinfo=UTC)
 
@@ -40,11 +40,10 @@ def chain(intent_id, order_id, *, symbol="AAPL", strategy="mom", start=0.0, to_o
     return events
 
 
-def test_nearest_rank_picks_an_observed_value():
-    values = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
-    assert nearest_rank(values, 50) == 5.0
-    assert nearest_rank(values, 90) == 9.0
-    assert nearest_rank(values, 95) == 10.0
+def test_latency_quantiles_are_nearest_rank_observed_values():
+    stats = LatencyStats.of([10.0, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0], unmatched=2)
+    assert (stats.n, stats.unmatched, stats.min, stats.max) == (10, 2, 1.0, 10.0)
+    assert (stats.p50, stats.p90, stats.p95, stats.p99) == (5.0, 9.0, 10.0, 10.0)
     assert LatencyStats.of([]).p95 is None
 
 
