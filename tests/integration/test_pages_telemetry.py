@@ -1,0 +1,110 @@
+"""Timeline and sessions pages: rows from the journal, filters in the URL, 400/404."""
+
+from __future__ import annotations
+
+import gzip
+
+
+def _events(journal, sid="s1"):
+    return journal.append(sid, [
+        {"kind": "intent", "symbol": "BTC-USD", "strategy": "momo", "intent_id": "i1",
+         "payload": {"side": "BUY", "qty": 0.5, "order_type": "MARKET"}},
+        {"kind": "gate", "symbol": "BTC-USD", "strategy": "momo", "intent_id": "i1",
+         "payload": {"decision": "block", "code": "MIN_NOTIONAL", "reason": "9.50 < 10.00"}},
+        {"kind": "gate", "symbol": "ETH-USD", "strategy": "carry", "intent_id": "i2",
+         "payload": {"decision": "pass"}},
+        {"kind": "fill", "symbol": "ETH-USD", "strategy": "carry", "order_id": "o2",
+         "payload": {"qty": 1, "price": 2000.0, "slippage_bps": 5.0}},
+    ])
+
+
+def _row_seqs(html):
+    return [int(part.split('"')[0]) for part in html.split('data-seq="')[1:]]
+
+
+def test_timeline_lists_events_newest_first_with_filters(client, journal):
+    _events(journal)
+    page = client.get("/live/execution/s1")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert _row_seqs(html) == [4, 3, 2, 1]
+    assert 'sse-connect="/stream/execution/s1?limit=200&amp;since_seq=4"' in html
+    for label in ("All", "Intents", "Verdicts", "Vetoes", "Orders", "Fills", "Cancels/Rejects",
+                  "Errors", "Controls"):
+        assert f">{label}</a>" in html
+
+
+def test_vetoes_filter_keeps_blocked_verdicts_and_carries_into_stream_and_csv(client, journal):
+    _events(journal)
+    html = client.get("/live/execution/s1?kind=gate&decision=block").get_data(as_text=True)
+    assert _row_seqs(html) == [2]
+    assert "kind=gate&amp;decision=block" in html.split("sse-connect=")[1].split(">")[0]
+    csv_link = html.split('id="timeline-csv"')[1].split(">")[0]
+    assert "session_id=s1" in csv_link and "format=csv" in csv_link
+    assert "kind=gate" in csv_link and "decision=block" in csv_link
+
+
+def test_symbol_and_strategy_filters(client, journal):
+    _events(journal)
+    assert _row_seqs(client.get("/live/execution/s1?symbol=ETH-USD").get_data(as_text=True)) \
+        == [4, 3]
+    assert _row_seqs(client.get("/live/execution/s1?strategy=momo").get_data(as_text=True)) \
+        == [2, 1]
+
+
+def test_htmx_request_gets_the_page_fragment_only(client, journal):
+    _events(journal)
+    html = client.get("/live/execution/s1?kind=fill",
+                      headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert html.lstrip().startswith("<section id=\"timeline-page\"")
+    assert _row_seqs(html) == [4]
+
+
+def test_active_timeline_redirects_to_the_newest_session(client, journal):
+    _events(journal, "s1")
+    response = client.get("/live/execution?kind=fill")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/live/execution/s1?kind=fill")
+
+
+def test_unknown_session_is_404_saying_so(client, journal):
+    response = client.get("/live/execution/nope")
+    assert response.status_code == 404
+    assert "nope" in response.get_data(as_text=True)
+    assert client.get("/stream/execution/nope").status_code == 404
+
+
+def test_session_id_with_path_characters_is_400(client, journal, log_dir):
+    (log_dir.parent / "secret.jsonl").write_text("{}\n")
+    for bad in ("..%2Fsecret", "a..b", ".hidden"):
+        assert client.get(f"/live/execution/{bad}").status_code in (400, 404)
+    assert client.get("/live/execution/a..b").status_code == 400
+    assert client.get("/stream/execution/a..b").status_code == 400
+
+
+def test_bad_filter_values_are_400_naming_the_value(client, journal):
+    _events(journal)
+    response = client.get("/live/execution/s1?kind=nonsense")
+    assert response.status_code == 400
+    assert "nonsense" in response.get_data(as_text=True)
+    assert client.get("/live/execution/s1?limit=0").status_code == 400
+
+
+def test_sessions_page_lists_size_count_time_range_and_error_rate(client, journal, log_dir):
+    _events(journal, "s1")
+    _events(journal, "s2")
+    with open(log_dir / "s2.jsonl", "ab") as fh:
+        fh.write(b"not json\n")
+    archive = log_dir / "archive"
+    archive.mkdir()
+    with gzip.open(archive / "old.1.jsonl.gz", "wb") as fh:
+        fh.write(b'{"ts": "2025-01-01T00:00:00Z", "kind": "fill", "payload": {}}\n')
+    html = client.get("/sessions").get_data(as_text=True)
+    for sid in ("s1", "s2", "old"):
+        assert f'data-session="{sid}"' in html
+        assert f"/live/execution/{sid}" in html
+        assert f"/api/telemetry?session_id={sid}&amp;format=csv" in html
+    s2 = html.split('data-session="s2"')[1].split("</tr>")[0]
+    assert ">4<" in s2 and "20.00 %" in s2
+    old = html.split('data-session="old"')[1].split("</tr>")[0]
+    assert "2025-01-01 00:00:00" in old and ">1<" in old
