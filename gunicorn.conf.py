@@ -5,9 +5,14 @@ import os
 bind = os.environ.get("PEAKTRADE_BIND", "127.0.0.1:8000")
 worker_class = "gthread"
 workers = int(os.environ.get("PEAKTRADE_WORKERS", "2"))
-threads = int(os.environ.get("PEAKTRADE_THREADS", "128"))
+# A live stream holds a thread for its whole life: each worker needs more threads than
+# its stream cap (config web.max_streams_per_worker, default 150) so that page and API
+# requests are still answered when the cap is reached. 2 x 192 covers 200+ streams.
+threads = int(os.environ.get("PEAKTRADE_THREADS", "192"))
 max_requests = 0
 preload_app = False
+# Streams never finish on their own: a restart waits only briefly for them, and the
+# browsers reconnect with Last-Event-ID.
 graceful_timeout = 5
 timeout = 30
 keepalive = 5
