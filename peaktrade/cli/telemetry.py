@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import click
 import orjson
 
-from peaktrade.events import InvalidSessionId, validate_session_id
-from peaktrade.journal import read_events
+from peaktrade.events import KINDS, InvalidSessionId, canonical_ts, validate_session_id
+from peaktrade.journal import JournalCursor, read_events
+from peaktrade.journal.reader import Filter
+from peaktrade.telemetry.describe import describe
+from peaktrade.telemetry.replay import Replay
 from peaktrade.telemetry.summary import SummaryBuilder
 
 EXIT_NO_LOGS = 2
@@ -119,3 +125,289 @@ def format_summary(summary: dict[str, Any]) -> str:
         out += [f"{name:<20} {s['attempted']:>9,} {s['vetoed']:>7,} {s['executed']:>8,} "
                 f"{_pct(s['fill_rate']):>9}" for name, s in summary["strategies"].items()]
     return "\n".join(out)
+
+
+EXIT_ERROR_RATE = 3
+VIEW_EPILOG = """\b
+Exit codes:
+  0  logs read, error rate at or below --max-error-rate
+  2  no journal found at --path (or no files for --session), or a bad option
+  3  error rate (invalid / non-blank lines) above --max-error-rate
+With --no-summary the error rate covers only the lines read for the timeline."""
+TIME_FORMATS = ("ISO-8601 such as 2026-01-05T14:30:00Z, 2026-01-05T14:30:00.250+00:00 or "
+                "2026-01-05 (naive times are UTC), or epoch seconds such as 1767623400")
+
+
+class TimeParam(click.ParamType):
+    """A point in time for --from / --to, in the journal's canonical form."""
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        try:
+            return canonical_ts(float(value) if _is_number(value) else value)
+        except (ValueError, TypeError, OverflowError):
+            self.fail(f"{value!r} is not a time; use {TIME_FORMATS}", param, ctx)
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+class KindParam(click.ParamType):
+    """One event kind or a comma-separated list of them."""
+
+    name = "KIND[,KIND]"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        unknown = [k for k in str(value).split(",") if k and k not in KINDS]
+        if unknown:
+            self.fail(f"unknown kind {', '.join(unknown)}; kinds: {', '.join(KINDS)}",
+                      param, ctx)
+        return str(value)
+
+
+def filter_options(command: Any) -> Any:
+    """--kind, --symbol, --strategy, --from, --to: the filters every read command takes."""
+    for option in reversed((
+            click.option("--kind", type=KindParam(), default=None,
+                         help=f"Only these kinds ({', '.join(KINDS)}); comma-separated."),
+            click.option("--symbol", default=None, help="Only this symbol (comma-separated)."),
+            click.option("--strategy", default=None, help="Only this strategy."),
+            click.option("--from", "since", type=TimeParam(), default=None,
+                         help="Only events at or after this time (UTC)."),
+            click.option("--to", "until", type=TimeParam(), default=None,
+                         help="Only events at or before this time (UTC)."))):
+        command = option(command)
+    return command
+
+
+def timeline_line(rec: dict) -> str:
+    """One timeline row: time, session, seq, kind, symbol and the web's description."""
+    return (f"{rec['ts']}  {rec['session_id'] or '-'}#{rec['seq']:<6} {rec['kind']:<9} "
+            f"{rec['symbol'] or '-':<10} {describe(rec)}")
+
+
+def timeline_json(rec: dict) -> dict:
+    return {**rec, "description": describe(rec)}
+
+
+@group.command("view", epilog=VIEW_EPILOG)
+@path_option
+@session_option
+@filter_options
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
+              help="Timeline rows: the newest N matching events, printed oldest first.")
+@click.option("--summary/--no-summary", default=True, show_default=True,
+              help="Print the summary of every matching event after the timeline.")
+@click.option("--json", "as_json", is_flag=True, help="Print {timeline, summary, count} as JSON.")
+@click.option("--max-error-rate", type=click.FloatRange(min=0, max=1), default=0.05,
+              show_default=True, help="Exit 3 when invalid / non-blank lines exceed this.")
+def view(path: Path | None, session_id: str | None, kind: str | None, symbol: str | None,
+         strategy: str | None, since: str | None, until: str | None, limit: int,
+         summary: bool, as_json: bool, max_error_rate: float) -> None:
+    """Timeline (newest last) and summary of a journal folder or file."""
+    path = resolve_path(path)
+    require_logs(path, session_id)
+    filters = {"session_id": session_id, "kind": kind, "symbol": symbol, "strategy": strategy,
+               "since": since, "until": until}
+    latest = read_events(path, limit=limit, newest_first=True, **filters)
+    timeline = list(latest)
+    timeline.reverse()
+    stats = latest.stats
+    result = None
+    if summary:
+        reader = read_events(path, **filters)
+        result = SummaryBuilder().add_all(reader).result(reader.stats)
+        stats = reader.stats
+    if as_json:
+        body = {"timeline": [timeline_json(r) for r in timeline], "summary": result,
+                "count": len(timeline)}
+        click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+    else:
+        for rec in timeline:
+            click.echo(timeline_line(rec))
+        if not timeline:
+            click.echo("no events match the filters", err=True)
+        if result is not None:
+            click.echo("")
+            click.echo(format_summary(result))
+    if stats.error_rate > max_error_rate:
+        click.echo(f"error rate {stats.error_rate:.1%} ({stats.invalid} invalid of "
+                   f"{stats.total - stats.blank} non-blank lines) is above "
+                   f"--max-error-rate {max_error_rate:.1%}", err=True)
+        raise SystemExit(EXIT_ERROR_RATE)
+
+
+TAIL_EPILOG = """\b
+Exit codes:
+  0  done (or interrupted with Ctrl-C while following)
+  2  no journal found, or no session to follow"""
+
+
+@group.command("tail", epilog=TAIL_EPILOG)
+@path_option
+@session_option
+@filter_options
+@click.option("-n", "--lines", "count", type=click.IntRange(min=0), default=20,
+              show_default=True, help="Print the newest N matching events first.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new events as they arrive.")
+@click.option("--interval", type=click.FloatRange(min=0.05), default=0.5, show_default=True,
+              help="Seconds between polls while following.")
+@click.option("--stop-after", type=click.FloatRange(min=0), default=None,
+              help="Stop following after this many seconds (default: until Ctrl-C).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON record per line.")
+def tail(path: Path | None, session_id: str | None, kind: str | None, symbol: str | None,
+         strategy: str | None, since: str | None, until: str | None, count: int,
+         follow: bool, interval: float, stop_after: float | None, as_json: bool) -> None:
+    """Print a session's newest events, and follow it live with -f."""
+    path = resolve_path(path)
+    root, session_id = follow_target(path, session_id)
+    require_logs(root, session_id)
+    keep = Filter(kind=kind, symbol=symbol, strategy=strategy, since=since, until=until)
+    cursor = JournalCursor(root, session_id, after_seq=None)
+    try:
+        backlog = read_events(root, session_id=session_id, limit=count, newest_first=True,
+                              where=lambda r: r["seq"] <= cursor.last_seq and keep(r))
+        for rec in reversed(list(backlog)):
+            _print_record(rec, as_json)
+        if follow:
+            _follow(cursor, keep, interval, stop_after, as_json)
+    finally:
+        cursor.close()
+
+
+def _follow(cursor: JournalCursor, keep: Filter, interval: float, stop_after: float | None,
+            as_json: bool) -> None:
+    """Print what the cursor brings until Ctrl-C or the deadline."""
+    deadline = None if stop_after is None else time.monotonic() + stop_after
+    with contextlib.suppress(KeyboardInterrupt):
+        while deadline is None or time.monotonic() < deadline:
+            for rec in cursor.poll():
+                if keep(rec):
+                    _print_record(rec, as_json)
+            sys.stdout.flush()
+            time.sleep(interval)
+
+
+def follow_target(path: Path, session_id: str | None) -> tuple[Path, str]:
+    """(journal root, session) to follow: a file names both; a folder needs a session."""
+    if path.is_file():
+        sid = session_id or path.name.split(".jsonl")[0]
+        return path.parent, sid
+    if session_id is not None:
+        return path, session_id
+    from peaktrade.execution import active_session_id
+
+    active = active_session_id(path) if path.is_dir() else None
+    if active is None:
+        click.echo(f"no active session in {path}; name one with --session", err=True)
+        raise SystemExit(EXIT_NO_LOGS)
+    return path, active
+
+
+def _print_record(rec: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(orjson.dumps(timeline_json(rec)).decode())
+    else:
+        click.echo(timeline_line(rec))
+
+
+REPLAY_EPILOG = """\b
+Exit codes:
+  0  replayed
+  2  no journal found at --path (or no files for --session)"""
+
+
+@group.command("replay", epilog=REPLAY_EPILOG)
+@path_option
+@session_option
+@filter_options
+@click.option("--no-fill-after", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              show_default=True, help="Seconds after which an order without a fill is late.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also write the report as JSON to this file ('-': stdout).")
+@click.option("--chains", "chains_out", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write every intent->order->fill chain as JSON lines here.")
+def replay_command(path: Path | None, session_id: str | None, kind: str | None,
+                   symbol: str | None, strategy: str | None, since: str | None,
+                   until: str | None, no_fill_after: float, json_out: Path | None,
+                   chains_out: Path | None) -> None:
+    """Rebuild intent -> verdict -> order -> fill chains: coverage and latency per hop."""
+    path = resolve_path(path)
+    require_logs(path, session_id)
+    reader = read_events(path, session_id=session_id, kind=kind, symbol=symbol,
+                         strategy=strategy, since=since, until=until)
+    with contextlib.ExitStack() as stack:
+        on_chain = None
+        if chains_out is not None:
+            out = stack.enter_context(open(chains_out, "wb"))
+            on_chain = lambda chain: out.write(  # noqa: E731 - one line, used once
+                orjson.dumps(chain.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
+        engine = Replay(no_fill_after_s=no_fill_after, on_chain=on_chain)
+        records: Any = reader
+        if sys.stdout.isatty():
+            records = stack.enter_context(click.progressbar(
+                reader, label="replaying", show_pos=True, file=sys.stderr))
+        engine.feed_all(records)
+        report = engine.report(reader.stats)
+    data = report.to_dict()
+    if json_out is not None:
+        encoded = orjson.dumps(data, option=orjson.OPT_INDENT_2)
+        if str(json_out) == "-":
+            click.echo(encoded.decode())
+            return
+        json_out.write_bytes(encoded + b"\n")
+    click.echo(format_replay(data))
+
+
+def format_replay(report: dict[str, Any]) -> str:
+    """The replay report as plain text: coverage, latency per hop, per symbol/strategy."""
+    cov = report["coverage"]
+    lines = report["lines"]
+    out = [
+        f"events      {report['events']:,} in {', '.join(report['sessions']) or '-'}",
+        f"time range  {report['first_ts'] or '-'} .. {report['last_ts'] or '-'}",
+        f"lines       {lines['invalid']:,} invalid of {lines['total'] - lines['blank']:,} "
+        f"(error rate {_pct(lines['error_rate'])})",
+        "",
+        f"intents     {cov['intents']:,}  vetoed {cov['vetoed']:,}  reached an order "
+        f"{cov['reached_order']:,} ({_pct(cov['order_rate'])} of those not vetoed)",
+        f"orders      {cov['orders']:,}  filled {cov['orders_filled']:,} "
+        f"({_pct(cov['fill_rate'])})  fully {cov['orders_fully_filled']:,}  cancelled "
+        f"{cov['orders_cancelled']:,}  rejected {cov['orders_rejected']:,}  without fill "
+        f"{cov['orders_without_fill']:,}",
+        f"no fill after {cov['no_fill_after_s']:g} s: {cov['orders_no_fill_after_n']:,} order(s)",
+        "",
+        f"{'latency s':<16} {'n':>7} {'unmatched':>9} {'min':>9} {'p50':>9} {'p90':>9} "
+        f"{'p95':>9} {'p99':>9} {'max':>9}",
+    ]
+    for hop, stats in report["latency"].items():
+        out.append(_latency_row(hop, stats))
+    for title, groups in (("symbol", report["per_symbol"]),
+                          ("strategy", report["per_strategy"])):
+        if not groups:
+            continue
+        out += ["", f"{title:<16} {'intents':>7} {'vetoed':>7} {'orders':>7} {'filled':>7} "
+                    f"{'fill rate':>9} {'p95 i->o':>9} {'p95 o->f':>9}"]
+        for name, g in groups.items():
+            out.append(f"{name:<16} {g['intents']:>7,} {g['vetoed']:>7,} {g['orders']:>7,} "
+                       f"{g['filled']:>7,} {_pct(g['fill_rate']):>9} "
+                       f"{_num(g['intent_to_order']['p95'], 3):>9} "
+                       f"{_num(g['order_to_fill']['p95'], 3):>9}")
+    if report["unfilled_orders"]:
+        out += ["", f"orders without a fill within {cov['no_fill_after_s']:g} s "
+                    f"(first {len(report['unfilled_orders'])}):"]
+        out += [f"  {u['placed_at']}  {u['session_id']}  {u['order_id']}  {u['symbol']}  "
+                f"{u['status']}  waited {u['waited_s']:.3f} s" for u in report["unfilled_orders"]]
+    return "\n".join(out)
+
+
+def _latency_row(name: str, stats: dict[str, Any]) -> str:
+    return (f"{name:<16} {stats['n']:>7,} {stats['unmatched']:>9,} "
+            + " ".join(f"{_num(stats[k], 3):>9}" for k in ("min", "p50", "p90", "p95", "p99",
+                                                          "max")))
