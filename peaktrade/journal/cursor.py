@@ -7,7 +7,13 @@ from pathlib import Path
 
 from peaktrade.events import LEGACY_VERSION, parse_line
 from peaktrade.journal.files import active_path, archive_segments
-from peaktrade.journal.reader import MAX_LINE_BYTES, LineStats, read_events
+from peaktrade.journal.reader import (
+    MAX_LINE_BYTES,
+    LineStats,
+    read_events,
+    read_file,
+    segments_after,
+)
 
 
 class JournalCursor:
@@ -29,6 +35,7 @@ class JournalCursor:
         self._ino = -1
         self._offset = 0
         self._partial = b""
+        self._skipping = False
         self._line_no = 0
         if after_seq is None:
             self._start_at_end()
@@ -44,10 +51,8 @@ class JournalCursor:
     def poll(self) -> list[dict]:
         """Every complete record appended since the previous poll, in seq order."""
         out: list[dict] = []
-        if self._needs_archive:
-            self._needs_archive = False
-            self._read_archive(out)
-        if self._fh is None and not self._open():
+        if self._fh is None:
+            self._adopt(out)
             return out
         self._drain(out)
         try:
@@ -59,21 +64,39 @@ class JournalCursor:
             self._drain(out)
             self._flush_partial(out)
             self.close()
-            self._read_archive(out)
-            if self._open():
-                self._drain(out)
+            self._needs_archive = True
+            self._adopt(out)
         elif st.st_size < self._offset:
             # Truncated in place: read it again from the start; seq drops repeats.
             self._fh.seek(0)
             self._offset = 0
             self._partial = b""
+            self._skipping = False
             self._line_no = 0
             self._drain(out)
         return out
 
+    def _adopt(self, out: list[dict]) -> None:
+        """Open the active file, read what the archive holds after last_seq, then drain it.
+
+        The active file is opened before the archive is listed, so a rotation in between
+        makes a segment read twice (seq drops the repeats) and never skipped.
+        """
+        opened = self._open()
+        if self._needs_archive:
+            self._read_archive(out)
+            self._needs_archive = opened is False
+        if opened:
+            self._drain(out)
+
     def _start_at_end(self) -> None:
         self._needs_archive = False
         if not self._open():
+            # Between a rotation and the next append: the end is in the archive.
+            last = next(iter(read_events(self.root, session_id=self.session_id,
+                                         newest_first=True, limit=1)), None)
+            self.last_seq = last["seq"] if last else 0
+            self._needs_archive = True
             return
         last = next(iter(read_events(self.path, newest_first=True, limit=1)), None)
         self.last_seq = last["seq"] if last else 0
@@ -100,6 +123,7 @@ class JournalCursor:
         self._ino = os.fstat(fh.fileno()).st_ino
         self._offset = 0
         self._partial = b""
+        self._skipping = False
         self._line_no = 0
         return True
 
@@ -111,15 +135,27 @@ class JournalCursor:
         while chunk := fh.read(1 << 20):
             self._offset += len(chunk)
             parts = chunk.split(b"\n")
-            parts[0] = self._partial + parts[0]
+            if self._skipping:
+                if len(parts) == 1:
+                    continue
+                # the rest of an oversized line ends here: it counts once, as invalid
+                self._skipping = False
+                self._take(b"\x00oversized", out)
+                parts[0] = b""
+                parts = parts[1:]
+            else:
+                parts[0] = self._partial + parts[0]
             self._partial = parts.pop()
             for line in parts:
                 self._take(line, out)
             if len(self._partial) > MAX_LINE_BYTES:
-                self._take(b"\x00oversized", out)
                 self._partial = b""
+                self._skipping = True
 
     def _flush_partial(self, out: list[dict]) -> None:
+        if self._skipping:
+            self._skipping = False
+            self._take(b"\x00oversized", out)
         if self._partial:
             self._take(self._partial, out)
             self._partial = b""
@@ -142,13 +178,16 @@ class JournalCursor:
     def _read_archive(self, out: list[dict]) -> None:
         """Records after last_seq that sit in archive segments (missed rotations)."""
         for _attempt in range(5):
+            segments = archive_segments(self.root, self.session_id).get(self.session_id, [])
             try:
-                for segment in archive_segments(self.root, self.session_id).get(
-                        self.session_id, []):
-                    for rec in read_events(segment.path, after_seq=self.last_seq):
-                        rec["session_id"] = self.session_id
+                for segment in segments_after(segments, self.last_seq):
+                    keep = self._newer
+                    for rec in read_file(segment.path, LineStats(), self.session_id, keep):
                         self.last_seq = rec["seq"]
                         out.append(rec)
                 return
             except FileNotFoundError:
                 continue  # a segment was compressed while listed: list again
+
+    def _newer(self, rec: dict) -> bool:
+        return rec["seq"] > self.last_seq

@@ -17,11 +17,18 @@ from peaktrade.events import (
     is_valid_session_id,
     parse_line,
 )
-from peaktrade.journal.files import archive_segments, list_sessions, session_files
+from peaktrade.journal.files import (
+    Segment,
+    active_path,
+    archive_segments,
+    list_sessions,
+    session_files,
+)
 
 CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 1 << 20  # a longer line is counted invalid without being held in memory
 _GZIP_ERRORS = (EOFError, OSError, zlib.error)
+_MAX_RELISTS = 20
 
 
 @dataclass
@@ -154,12 +161,18 @@ def _as_set(value: str | Iterable[str] | None) -> frozenset[str] | None:
 
 
 def read_file(path: Path, stats: LineStats, default_session: str | None = None,
-              keep: Callable[[dict], bool] | None = None) -> Iterator[dict]:
-    """Records of one file (.jsonl or .jsonl.gz) in file order; bad lines are counted."""
+              keep: Callable[[dict], bool] | None = None,
+              opened: BinaryIO | None = None) -> Iterator[dict]:
+    """Records of one file (.jsonl or .jsonl.gz) in file order; bad lines are counted.
+
+    `opened` is the file already open (it is closed at the end); otherwise a file that
+    is gone raises FileNotFoundError when the first record is asked for.
+    """
     opener = gzip.open if path.name.endswith(".gz") else open
     line_no = 0
+    fh = opened if opened is not None else opener(path, "rb")
     try:
-        with opener(path, "rb") as fh:
+        with fh:
             for line in iter_lines(fh):
                 line_no += 1
                 stats.total += 1
@@ -183,12 +196,13 @@ def read_file(path: Path, stats: LineStats, default_session: str | None = None,
 
 
 def read_file_reversed(path: Path, stats: LineStats, default_session: str | None = None,
-                       keep: Callable[[dict], bool] | None = None) -> Iterator[dict]:
+                       keep: Callable[[dict], bool] | None = None,
+                       opened: BinaryIO | None = None) -> Iterator[dict]:
     """Records of one file, newest first: plain files are read from the end."""
     if path.name.endswith(".gz"):
-        yield from reversed(list(read_file(path, stats, default_session, keep)))
+        yield from reversed(list(read_file(path, stats, default_session, keep, opened)))
         return
-    with open(path, "rb") as fh:
+    with opened if opened is not None else open(path, "rb") as fh:
         size = fh.seek(0, 2)
         total_lines: int | None = None
         from_end = 0
@@ -207,20 +221,25 @@ def read_file_reversed(path: Path, stats: LineStats, default_session: str | None
                 continue
             if rec["v"] == LEGACY_VERSION and rec["seq"] == 0:
                 if total_lines is None:
-                    total_lines = _count_lines(path)
+                    total_lines = _count_lines(fh, size)
                 rec["seq"] = total_lines - from_end + 1
             stats.valid += 1
             if keep is None or keep(rec):
                 yield rec
 
 
-def _count_lines(path: Path) -> int:
+def _count_lines(fh: BinaryIO, size: int) -> int:
+    """Lines in the first `size` bytes of a file; the read position is restored."""
+    here = fh.tell()
+    fh.seek(0)
     count = 0
     last = b"\n"
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK_BYTES):
-            count += chunk.count(b"\n")
-            last = chunk[-1:]
+    left = size
+    while left > 0 and (chunk := fh.read(min(CHUNK_BYTES, left))):
+        left -= len(chunk)
+        count += chunk.count(b"\n")
+        last = chunk[-1:]
+    fh.seek(here)
     return count + (last != b"\n")
 
 
@@ -265,7 +284,7 @@ class EventReader:
     def __iter__(self) -> Iterator[dict]:
         if self.limit == 0:
             return iter(())
-        streams = [self._session_stream(sid, files) for sid, files in self.files()]
+        streams = [self._session_stream(sid, files) for sid, files in self._sources()]
         if not streams:
             return iter(())
         if len(streams) == 1:
@@ -276,14 +295,108 @@ class EventReader:
             return merged
         return _take(merged, self.limit)
 
-    def _session_stream(self, sid: str | None, files: list[Path]) -> Iterator[dict]:
-        keep = self.filter
-        if self.newest_first:
-            for path in reversed(files):
-                yield from read_file_reversed(path, self.stats, sid, keep)
+    def _sources(self) -> list[tuple[str | None, list[Path] | None]]:
+        """(session, files) of a single-file read, else (session, None) per session."""
+        if self.path.is_file() or self.path.name.endswith((".jsonl", ".gz")):
+            return [(_session_from_name(self.path.name), [self.path])]
+        if self.session_id is not None:
+            return [(self.session_id, None)] if is_valid_session_id(self.session_id) else []
+        return [(sid, None) for sid in list_sessions(self.path) if is_valid_session_id(sid)]
+
+    def _session_stream(self, sid: str | None, files: list[Path] | None) -> Iterator[dict]:
+        if files is not None or sid is None:
+            read = read_file_reversed if self.newest_first else read_file
+            try:
+                for path in reversed(files or []) if self.newest_first else files or []:
+                    yield from read(path, self.stats, sid, self.filter)
+            except FileNotFoundError:
+                return
+        elif self.newest_first:
+            yield from self._session_backwards(sid)
         else:
-            for path in files:
-                yield from read_file(path, self.stats, sid, keep)
+            yield from self._session_forwards(sid)
+
+    def _archive_after(self, sid: str, after_seq: int | None) -> list[Path]:
+        segments = archive_segments(self.path, sid).get(sid, [])
+        return [seg.path for seg in segments_after(segments, after_seq)]
+
+    def _session_forwards(self, sid: str) -> Iterator[dict]:
+        """Archive segments, then the active file, with no gap even while rotation runs.
+
+        The active file is opened before the archive is listed: a segment rotated in
+        between is then read twice and its repeats dropped by seq, never missed. A
+        segment compressed away while listed is found again by listing again.
+        """
+        active = active_path(self.path, sid)
+        seen = _SeqMarks(self.filter)
+        held = _open_or_none(active)
+        try:
+            pending = self._archive_after(sid, self.after_seq)
+            relists = 0
+            while pending:
+                path = pending.pop(0)
+                try:
+                    yield from read_file(path, self.stats, sid, seen.keep_forwards)
+                except FileNotFoundError:
+                    relists += 1
+                    if relists > _MAX_RELISTS:
+                        break
+                    seen.bound = seen.last
+                    pending = self._archive_after(sid, seen.last or self.after_seq)
+            if held is not None:
+                seen.bound = seen.last
+                yield from read_file(active, self.stats, sid, seen.keep_forwards, held)
+        finally:
+            if held is not None:
+                held.close()
+
+    def _session_backwards(self, sid: str) -> Iterator[dict]:
+        """The active file from its end, then archive segments newest first, with no gap.
+
+        The archive is listed only once the active file is read, so a newest-N read
+        that the active file satisfies never touches the archive.
+        """
+        active = active_path(self.path, sid)
+        seen = _SeqMarks(self.filter)
+        held = _open_or_none(active)
+        if held is not None:
+            yield from read_file_reversed(active, self.stats, sid, seen.keep_backwards, held)
+        for _attempt in range(_MAX_RELISTS):
+            seen.bound = seen.last
+            segments = archive_segments(self.path, sid).get(sid, [])
+            try:
+                for segment in reversed(segments):
+                    if seen.last is None or segment.first_seq < seen.last:
+                        yield from read_file_reversed(segment.path, self.stats, sid,
+                                                      seen.keep_backwards)
+                return
+            except FileNotFoundError:
+                continue  # compressed while listed: list again, resume below what was read
+
+
+class _SeqMarks:
+    """The last seq a session read has passed, and the bound a re-listed read resumes from."""
+
+    __slots__ = ("bound", "filter", "last")
+
+    def __init__(self, keep: Filter) -> None:
+        self.filter = keep
+        self.last: int | None = None
+        self.bound: int | None = None
+
+    def keep_forwards(self, rec: dict) -> bool:
+        seq = rec["seq"]
+        if self.bound is not None and seq <= self.bound:
+            return False
+        self.last = seq
+        return self.filter(rec)
+
+    def keep_backwards(self, rec: dict) -> bool:
+        seq = rec["seq"]
+        if self.bound is not None and seq >= self.bound:
+            return False
+        self.last = seq
+        return self.filter(rec)
 
 
 def read_events(path: str | Path, **filters: Any) -> EventReader:
@@ -316,13 +429,27 @@ def _session_from_name(name: str) -> str | None:
     return None
 
 
+def _open_or_none(path: Path) -> BinaryIO | None:
+    try:
+        return open(path, "rb")  # noqa: SIM115 - closed by the reading generator
+    except FileNotFoundError:
+        return None
+
+
+def segments_after(segments: list[Segment], after_seq: int | None) -> list[Segment]:
+    """Drop archive segments that end at or before `after_seq`."""
+    if not after_seq:
+        return segments
+    keep_from = 0
+    for index in range(len(segments) - 1):
+        if segments[index + 1].first_seq <= after_seq + 1:
+            keep_from = index + 1
+    return segments[keep_from:]
+
+
 def _skip_segments_before(root: Path, sid: str, files: list[Path], after_seq: int) -> list[Path]:
     """Drop archive segments that end at or before `after_seq`."""
     segments = archive_segments(root, sid).get(sid, [])
-    keep_from = 0
-    for index, segment in enumerate(segments):
-        nxt = segments[index + 1].first_seq if index + 1 < len(segments) else None
-        if nxt is not None and nxt <= after_seq + 1:
-            keep_from = index + 1
-    skipped = {seg.path for seg in segments[:keep_from]}
+    skipped = {seg.path for seg in segments} - {
+        seg.path for seg in segments_after(segments, after_seq)}
     return [f for f in files if f not in skipped]
