@@ -145,7 +145,7 @@ class Chain:
     __slots__ = ("session_id", "intent_id", "order_id", "symbol", "strategy", "side", "qty",
                  "intent_ts", "intent_t", "verdict", "code", "order_ts", "order_t", "fills",
                  "filled_qty", "first_fill_ts", "first_fill_t", "last_fill_ts", "status",
-                 "order_type")
+                 "order_type", "groups")
 
     def __init__(self, rec: dict) -> None:
         self.session_id: str | None = rec["session_id"]
@@ -169,6 +169,7 @@ class Chain:
         self.first_fill_t: float | None = None
         self.last_fill_ts: str | None = None
         self.status = "INTENT"
+        self.groups: tuple[Any, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The chain as JSON-ready data, with its two hop latencies in seconds."""
@@ -252,9 +253,29 @@ class Replay:
 
     def feed_all(self, records: Iterable[dict]) -> Replay:
         """Feed every record of an iterable; returns self."""
-        feed = self.feed
-        for rec in records:
-            feed(rec)
+        handlers = self._handlers
+        sessions = self._sessions
+        first = self.first_ts
+        last = self.last_ts
+        count = 0
+        try:
+            for rec in records:
+                count += 1
+                ts = rec["ts"]
+                if last is None or ts > last:
+                    last = ts
+                if first is None or ts < first:
+                    first = ts
+                sid = rec["session_id"]
+                if sid not in sessions and sid is not None:
+                    sessions.add(sid)
+                handler = handlers.get(rec["kind"])
+                if handler is not None:
+                    handler(rec, ts)
+        finally:
+            self.events += count
+            self.first_ts = first
+            self.last_ts = last
         return self
 
     def feed(self, rec: dict) -> None:
@@ -322,6 +343,8 @@ class Replay:
         return list(seen.values())
 
     def _groups(self, chain: Chain) -> tuple[_Group, _Group]:
+        if chain.groups:
+            return chain.groups
         symbol = chain.symbol or UNKNOWN
         strategy = chain.strategy or UNKNOWN
         by_symbol = self._symbols.get(symbol)
@@ -330,7 +353,8 @@ class Replay:
         by_strategy = self._strategies.get(strategy)
         if by_strategy is None:
             by_strategy = self._strategies[strategy] = _Group()
-        return by_symbol, by_strategy
+        chain.groups = (by_symbol, by_strategy)
+        return chain.groups
 
     def _intent(self, rec: dict, ts: str) -> None:
         intent_id = rec["intent_id"]
