@@ -1,0 +1,636 @@
+"""The Desk: every decision is catch up -> check -> append one batch -> apply, under a lock."""
+
+from __future__ import annotations
+
+import copy
+import os
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from peaktrade.events import DESK_SESSION, SCHEMA_VERSION, Kind, format_ts
+from peaktrade.execution.brokers import Broker, brokers_for, routes_of
+from peaktrade.execution.codes import (
+    BREAKERS,
+    KILL_SWITCH_MODES,
+    OPERATOR_ACTIONS,
+    WORKING_STATUSES,
+    Action,
+    Breaker,
+    Code,
+    Decision,
+    KillSwitchMode,
+    TimeInForce,
+)
+from peaktrade.execution.controls import (
+    JOURNAL,
+    KillSwitchView,
+    breaker_measures,
+    due_trips,
+    kill_switch_view,
+)
+from peaktrade.execution.errors import (
+    ControlRefused,
+    DeskError,
+    InvalidIntent,
+    OrderNotCancellable,
+    UnknownOrder,
+)
+from peaktrade.execution.follow import SessionTail
+from peaktrade.execution.instruments import Catalog
+from peaktrade.execution.intents import Intent, parse_intents, parse_quotes
+from peaktrade.execution.pipeline import Moment, evaluate
+from peaktrade.execution.results import Check, OrderResult, Verdict
+from peaktrade.execution.rules import Rules
+from peaktrade.execution.state import ControlBoard, DeskState, Order
+from peaktrade.journal import Journal, SessionWriter
+from peaktrade.journal.writer import utc_now
+
+Clock = Callable[[], datetime]
+
+
+def new_session_id(now: datetime) -> str:
+    """A fresh paper session id: time it started plus a random suffix."""
+    return f"paper-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def session_short(session_id: str) -> str:
+    """The part of a session id that goes into order ids (O-<short>-<seq>)."""
+    tail = session_id.rsplit("-", 1)[-1]
+    return (tail or session_id)[-6:]
+
+
+def active_session_id(journal_or_root: Journal | str | os.PathLike[str]) -> str | None:
+    """The active paper session recorded in the desk journal, without a Desk."""
+    root = journal_or_root.root if isinstance(journal_or_root, Journal) else journal_or_root
+    board = ControlBoard()
+    tail = SessionTail(root, DESK_SESSION)
+    try:
+        for record in tail.poll():
+            board.apply(record)
+    finally:
+        tail.close()
+    return board.session_id
+
+
+class _Batch:
+    """The events of one decision, applied to the state as they are added (seq predicted)."""
+
+    __slots__ = ("state", "session_id", "seq", "ts", "mode", "records")
+
+    def __init__(self, state: Any, session_id: str, last_seq: int, ts: str, mode: str) -> None:
+        self.state = state
+        self.session_id = session_id
+        self.seq = last_seq
+        self.ts = ts
+        self.mode = mode
+        self.records: list[dict] = []
+
+    def add(self, kind: str, payload: dict, *, symbol: str | None = None,
+            strategy: str | None = None, intent_id: str | None = None,
+            order_id: str | None = None, source: str | None = None) -> dict:
+        self.seq += 1
+        record = {"v": SCHEMA_VERSION, "seq": self.seq, "ts": self.ts,
+                  "session_id": self.session_id, "kind": str(kind), "mode": self.mode,
+                  "symbol": symbol, "strategy": strategy, "intent_id": intent_id,
+                  "order_id": order_id, "source": source, "payload": payload}
+        self.state.apply(record)
+        self.records.append(record)
+        return record
+
+
+class Desk:
+    """The execution desk of one journal: submit, what-if, cancel, quote, controls, read models.
+
+    Safe across threads (one mutex) and processes (the journal's session lock): each
+    decision catches the projection up with the journal before it runs.
+    """
+
+    def __init__(self, config: Mapping[str, Any], journal: Journal, *,
+                 clock: Clock | None = None, environ: Mapping[str, str] | None = None,
+                 session_ids: Callable[[datetime], str] = new_session_id,
+                 owns_journal: bool = False) -> None:
+        self.config = config
+        self.journal = journal
+        self.rules = Rules.from_config(config)
+        self.catalog = Catalog.from_config(config)
+        self.brokers: dict[str, Broker] = brokers_for(self.rules.mode)
+        self._route_ids = frozenset(self.brokers)
+        self._clock: Clock = clock or journal.clock or utc_now
+        self._environ = os.environ if environ is None else environ
+        self._session_ids = session_ids
+        self._owns_journal = owns_journal
+        self._mutex = threading.RLock()
+        self._board = ControlBoard()
+        self._board_tail = SessionTail(journal.root, DESK_SESSION)
+        self._board_readable = True
+        self._state: DeskState | None = None
+        self._tail: SessionTail | None = None
+        self._short = ""
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], journal: Journal | None = None, *,
+                    clock: Clock | None = None,
+                    environ: Mapping[str, str] | None = None) -> Desk:
+        """A desk on the configured journal (or the one given)."""
+        owns = journal is None
+        journal = journal or Journal.from_config(config, clock=clock)
+        return cls(config, journal, clock=clock, environ=environ, owns_journal=owns)
+
+    def close(self) -> None:
+        """Close the files the desk follows (and the journal when the desk opened it)."""
+        with self._mutex:
+            self._board_tail.close()
+            if self._tail is not None:
+                self._tail.close()
+            if self._owns_journal:
+                self.journal.close()
+
+    @property
+    def session_id(self) -> str:
+        """The active paper session (one is started on first use)."""
+        with self._mutex:
+            return self._sync().session_id
+
+    def submit(self, intents: Any, *, source: str = "API") -> list[OrderResult]:
+        """Check, route and journal one intent or a batch; one result per input, in order."""
+        parsed = self._parse(intents, source)
+        with self._decision() as (state, writer, now):
+            moment = _moment(now)
+            kill_switch = self._kill_switch()
+            batch = _Batch(state, state.session_id, writer.last_seq, moment.ts, self.rules.mode)
+            results = [self._decide(batch, intent, kill_switch, now, moment)
+                       for intent in parsed]
+            self._commit(writer, batch)
+        return results
+
+    def what_if(self, intents: Any, *, source: str = "API") -> list[Verdict]:
+        """The verdicts submit would reach, appending nothing (a batch is checked in order)."""
+        parsed = self._parse(intents, source)
+        with self._mutex:
+            state = self._sync()
+            now = self._clock()
+            moment = _moment(now)
+            kill_switch = self._kill_switch()
+            board = self._board if self._board_readable else None
+            if len(parsed) == 1:
+                evaluation = evaluate(parsed[0], state, board, kill_switch, self.rules,
+                                      self.catalog, moment)
+                return [evaluation.verdict]
+            scratch = copy.deepcopy(state)
+            batch = _Batch(scratch, state.session_id, state.last_seq, moment.ts, self.rules.mode)
+            verdicts = []
+            for intent in parsed:
+                start = len(batch.records)
+                self._decide(batch, intent, kill_switch, now, moment)
+                verdicts.append(_last_verdict(batch.records[start:], intent))
+            return verdicts
+
+    def cancel(self, order_id: str, *, source: str = "API",
+               actor: str | None = None) -> OrderResult:
+        """Cancel a working order; cancels pass even with the kill switch engaged."""
+        with self._decision() as (state, writer, now):
+            order = state.orders.get(order_id)
+            if order is None:
+                raise UnknownOrder(f"order {order_id!r} does not exist in session "
+                                   f"{state.session_id}")
+            if order.status not in WORKING_STATUSES:
+                raise OrderNotCancellable(
+                    f"order {order_id} is {order.status}; only NEW or PARTIAL orders can be "
+                    "cancelled")
+            batch = _Batch(state, state.session_id, writer.last_seq, format_ts(now),
+                           self.rules.mode)
+            who = actor or source
+            batch.add(Kind.CANCEL, {"code": Code.USER_CANCEL,
+                                    "reason": f"cancelled by {who}",
+                                    "leaves_qty": order.leaves, "actor": actor},
+                      symbol=order.symbol, strategy=order.strategy, intent_id=order.intent_id,
+                      order_id=order_id, source=source)
+            self._commit(writer, batch)
+            return order.result()
+
+    def quote(self, quotes: Any, *, source: str | None = None) -> list[dict]:
+        """Record quotes; resting orders that became marketable fill. Returns the fill records."""
+        parsed = parse_quotes(quotes)
+        with self._decision() as (state, writer, now):
+            moment = _moment(now)
+            batch = _Batch(state, state.session_id, writer.last_seq, moment.ts, self.rules.mode)
+            for q in parsed:
+                batch.add(Kind.QUOTE, {"bid": q.bid, "ask": q.ask, "last": q.last,
+                                       "size": q.size}, symbol=q.symbol, source=source)
+            symbols = {q.symbol for q in parsed}
+            kill_switch = self._kill_switch()
+            fills = []
+            for order in list(state.working.values()):
+                if order.symbol in symbols and self._may_fill(state, order, kill_switch,
+                                                              moment.ts):
+                    fills.extend(self._execute(batch, order, None))
+            for trip in due_trips(state, self.rules, now, moment.ts, None):
+                batch.add(Kind.CONTROL, trip, source="DESK")
+            self._commit(writer, batch)
+        return fills
+
+    def heartbeat(self, component: str, status: str = "ok", lag_ms: float = 0.0) -> dict:
+        """Journal that a component is alive (the dashboard's heartbeat banner reads these)."""
+        with self._decision() as (state, writer, now):
+            batch = _Batch(state, state.session_id, writer.last_seq, format_ts(now),
+                           self.rules.mode)
+            batch.add(Kind.HEARTBEAT, {"component": component, "status": status,
+                                       "lag_ms": round(lag_ms, 3)}, source=component.upper())
+            self._commit(writer, batch)
+            return batch.records[-1]
+
+    def control(self, action: str, *, actor: str, reason: str, mode: str | None = None,
+                breaker: str | None = None) -> dict:
+        """Operate a control (kill switch, breaker reset, QA block); returns the control record."""
+        action, actor, reason = self._check_control(action, actor, reason)
+        payload: dict[str, Any] = {"action": action, "actor": actor, "reason": reason}
+        if action == Action.BREAKER_RESET:
+            name = str(breaker or "").upper()
+            if name not in BREAKERS:
+                raise InvalidIntent({"breaker": [
+                    f"breaker must be one of {', '.join(BREAKERS)}, got {breaker!r}"]})
+            with self._decision() as (state, writer, now):
+                if not any(key[0] == name for key in state.latches):
+                    raise ControlRefused(f"breaker {name} is not tripped; nothing to reset")
+                batch = _Batch(state, state.session_id, writer.last_seq, format_ts(now),
+                               self.rules.mode)
+                batch.add(Kind.CONTROL, {**payload, "breaker": name}, source="CONTROL")
+                self._commit(writer, batch)
+                return batch.records[-1]
+        if action == Action.KILL_SWITCH_ENGAGE:
+            mode = str(mode or KillSwitchMode.HALT).upper()
+            if mode not in KILL_SWITCH_MODES:
+                raise InvalidIntent({"mode": [
+                    f"mode must be one of {', '.join(KILL_SWITCH_MODES)}, got {mode!r}"]})
+            payload["mode"] = mode
+        return self._append_control(payload)
+
+    def reset_session(self, *, actor: str | None = None) -> str:
+        """Start a fresh paper session; the old session's journal stays."""
+        with self._mutex:
+            now = self._clock()
+            session_id = self._session_ids(now)
+            self._append_control({"action": Action.SESSION_START,
+                                  "session_id": session_id, "actor": actor or "desk",
+                                  "reason": "paper session reset"})
+            return self._sync().session_id
+
+    def controls(self) -> dict[str, Any]:
+        """Kill switch, QA block and every breaker, as the UI shows them."""
+        with self._mutex:
+            state = self._sync()
+            now_ts = format_ts(self._clock())
+            board = self._board
+            return {"kill_switch": self._kill_switch().to_dict(),
+                    "qa_block": {"blocked": board.qa.blocked or not self._board_readable,
+                                 "actor": board.qa.actor, "reason": board.qa.reason,
+                                 "since": board.qa.since},
+                    "breakers": self._breakers(state, now_ts)}
+
+    def orders(self, *, limit: int | None = None, status: str | None = None,
+               symbol: str | None = None, route: str | None = None,
+               source: str | None = None) -> list[OrderResult]:
+        """Orders of the active session, newest first, filtered."""
+        with self._mutex:
+            state = self._sync()
+            out = []
+            for order in reversed(state.orders.values()):
+                if (status and order.status != status.upper()) or \
+                        (symbol and order.symbol != symbol.upper()) or \
+                        (route and order.route != route.upper()) or \
+                        (source and (order.source or "") != source.upper()):
+                    continue
+                out.append(order.result())
+                if limit is not None and len(out) >= limit:
+                    break
+            return out
+
+    def order(self, order_id: str) -> OrderResult:
+        """One order of the active session; UnknownOrder when there is none."""
+        with self._mutex:
+            order = self._sync().orders.get(order_id)
+            if order is None:
+                raise UnknownOrder(f"order {order_id!r} does not exist in session "
+                                   f"{self._state.session_id}")
+            return order.result()
+
+    def executions(self, *, symbol: str | None = None, route: str | None = None,
+                   limit: int | None = None) -> list[dict]:
+        """Fills of the active session, newest first."""
+        with self._mutex:
+            out = []
+            for execution in reversed(self._sync().executions):
+                if (symbol and execution["symbol"] != symbol.upper()) or \
+                        (route and execution["route"] != route.upper()):
+                    continue
+                out.append(dict(execution))
+                if limit is not None and len(out) >= limit:
+                    break
+            return out
+
+    def positions(self) -> list[dict]:
+        """Non-zero positions, marked: quantity > 0 long, < 0 short."""
+        with self._mutex:
+            state = self._sync()
+            out = []
+            for symbol in sorted(state.positions):
+                pos = state.positions[symbol]
+                if pos.quantity == 0:
+                    continue
+                mark = state.marks.get(symbol, pos.avg_price)
+                out.append({"symbol": symbol, "quantity": pos.quantity,
+                            "avg_price": pos.avg_price, "mark": mark,
+                            "unrealized_pnl": pos.quantity * (mark - pos.avg_price),
+                            "realized_pnl": pos.realized_pnl})
+            return out
+
+    def account(self) -> dict[str, Any]:
+        """Cash, equity and PnL of the active paper session."""
+        with self._mutex:
+            state = self._sync()
+            equity = state.equity
+            start, peak = state.day_start_equity_on(format_ts(self._clock())[:10])
+            unrealized = sum(p.quantity * (state.marks.get(s, p.avg_price) - p.avg_price)
+                             for s, p in state.positions.items())
+            return {"session_id": state.session_id, "cash": state.cash, "equity": equity,
+                    "start_equity": state.starting_cash,
+                    "realized_pnl": sum(p.realized_pnl for p in state.positions.values()),
+                    "unrealized_pnl": unrealized, "day_pnl": equity - start,
+                    "drawdown_pct": (peak - equity) / start * 100 if start > 0 else 0.0}
+
+    def quotes(self) -> list[dict]:
+        """The latest quote of each symbol."""
+        with self._mutex:
+            state = self._sync()
+            return [state.quotes[s].to_dict() for s in sorted(state.quotes)]
+
+    def routes(self) -> list[dict]:
+        return [route.to_dict() for route in routes_of(self.brokers)]
+
+    def instruments(self) -> list[dict]:
+        """The instrument catalog (the order form's symbol suggestions)."""
+        return [i.to_dict() for i in self.catalog.all()]
+
+    def state(self) -> DeskState:
+        """The projection, caught up (tests compare it with a replay)."""
+        with self._mutex:
+            return self._sync()
+
+    def _parse(self, intents: Any, source: str) -> list[Intent]:
+        parsed = parse_intents(intents, source=source, routes=self._route_ids)
+        if self.catalog.strict:
+            errors = {}
+            for index, intent in enumerate(parsed):
+                if not self.catalog.known(intent.symbol):
+                    key = "symbol" if len(parsed) == 1 and not isinstance(intents, list) \
+                        else f"{index}.symbol"
+                    errors[key] = [f"unknown symbol {intent.symbol!r}; known: "
+                                   f"{', '.join(self.catalog.symbols())}"]
+            if errors:
+                raise InvalidIntent(errors)
+        return parsed
+
+    def _decide(self, batch: _Batch, intent: Intent, kill_switch: KillSwitchView,
+                now: datetime, moment: Moment) -> OrderResult:
+        state: DeskState = batch.state
+        coid = intent.client_order_id
+        if coid is not None:
+            existing = state.by_client_id.get(coid)
+            if existing is not None:
+                return state.orders[existing].result()
+        for trip in due_trips(state, self.rules, now, moment.ts, intent.strategy):
+            batch.add(Kind.CONTROL, trip, strategy=trip["strategy"], source="DESK")
+        board = self._board if self._board_readable else None
+        evaluation = evaluate(intent, state, board, kill_switch, self.rules, self.catalog,
+                              moment)
+        verdict = evaluation.verdict
+        seq = batch.seq + 1
+        ids = {"symbol": intent.symbol, "strategy": intent.strategy,
+               "intent_id": f"I-{self._short}-{seq}", "order_id": f"O-{self._short}-{seq}",
+               "source": intent.source}
+        batch.add(Kind.INTENT, {
+            "side": intent.side, "qty": intent.quantity, "order_type": intent.order_type,
+            "limit_price": intent.limit_price, "tif": intent.tif, "price": intent.price,
+            "tags": list(intent.tags), "reason": intent.reason, "confidence": intent.confidence,
+            "client_order_id": coid, "route": intent.route}, **ids)
+        batch.add(Kind.GATE, {
+            "decision": verdict.decision, "code": verdict.code, "reason": verdict.reason,
+            "qty": evaluation.quantity, "checks": [c.to_dict() for c in verdict.checks]}, **ids)
+        if evaluation.blocked:
+            batch.add(Kind.REJECT, {"code": verdict.code, "reason": verdict.reason,
+                                    "leaves_qty": 0.0}, **ids)
+            return state.orders[ids["order_id"]].result()
+        batch.add(Kind.ORDER, {
+            "status": "NEW", "side": intent.side, "qty": evaluation.quantity,
+            "order_type": intent.order_type, "limit_price": intent.limit_price,
+            "tif": intent.tif, "price": intent.price, "route": intent.route,
+            "client_order_id": coid}, **ids)
+        order = state.orders[ids["order_id"]]
+        self.brokers[order.route].accept(order)
+        self._execute(batch, order, intent.price)
+        if order.tif == TimeInForce.IOC and order.status in WORKING_STATUSES:
+            batch.add(Kind.CANCEL, {"code": Code.IOC_UNFILLED,
+                                    "reason": "IOC order not marketable; the rest is cancelled",
+                                    "leaves_qty": order.leaves, "actor": None}, **ids)
+        return order.result()
+
+    def _execute(self, batch: _Batch, order: Order, reference: float | None) -> list[dict]:
+        """Let the order's broker fill it now; journal the fill and the new position."""
+        state: DeskState = batch.state
+        plan = self.brokers[order.route].execute(order, state.quotes.get(order.symbol),
+                                                 reference, self.rules)
+        if plan is None:
+            return []
+        leaves = max(order.leaves - plan.qty, 0.0)
+        fill = batch.add(Kind.FILL, {
+            "qty": plan.qty, "price": plan.price, "fee": plan.fee,
+            "slippage_bps": plan.slippage_bps, "leaves_qty": leaves,
+            "status": "FILLED" if leaves <= 1e-9 else "PARTIAL", "side": order.side,
+            "exec_id": f"E-{self._short}-{batch.seq + 1}", "route": order.route},
+            symbol=order.symbol, strategy=order.strategy, intent_id=order.intent_id,
+            order_id=order.order_id, source=order.source)
+        pos = state.positions[order.symbol]
+        mark = state.marks.get(order.symbol, plan.price)
+        batch.add(Kind.POSITION, {
+            "qty": pos.quantity, "avg_price": pos.avg_price, "realized_pnl": pos.realized_pnl,
+            "unrealized_pnl": pos.quantity * (mark - pos.avg_price), "mark": mark},
+            symbol=order.symbol, strategy=order.strategy, order_id=order.order_id,
+            source=order.source)
+        return [fill]
+
+    def _may_fill(self, state: DeskState, order: Order, kill_switch: KillSwitchView,
+                  now_ts: str) -> bool:
+        """Resting orders do not fill under HALT; under REDUCE_ONLY or a breaker, only reducing."""
+        if kill_switch.engaged and kill_switch.mode == KillSwitchMode.HALT:
+            return False
+        restricted = kill_switch.engaged or any(
+            latch.strategy in (None, order.strategy) for latch in state.active_latches(now_ts))
+        return not restricted or state.is_reducing(order.symbol, order.signed_leaves)
+
+    def _kill_switch(self) -> KillSwitchView:
+        return kill_switch_view(self._board if self._board_readable else None, self._environ)
+
+    def _check_control(self, action: str, actor: str, reason: str) -> tuple[str, str, str]:
+        errors = {}
+        if action not in OPERATOR_ACTIONS:
+            errors["action"] = [f"action must be one of {', '.join(OPERATOR_ACTIONS)}, "
+                                f"got {action!r}"]
+        if not isinstance(actor, str) or not actor.strip():
+            errors["actor"] = [f"actor (who) is required, got {actor!r}"]
+        if not isinstance(reason, str) or not reason.strip():
+            errors["reason"] = [f"reason (why) is required, got {reason!r}"]
+        if errors:
+            raise InvalidIntent(errors)
+        return action, actor.strip(), reason.strip()
+
+    def _append_control(self, payload: dict) -> dict:
+        """Append a control to the desk journal under its lock, after re-reading it."""
+        with self._mutex, self.journal.locked(DESK_SESSION) as writer:
+            self._poll_board()
+            if not self._board_readable:
+                raise DeskError("the desk journal cannot be read; controls are refused")
+            action = payload["action"]
+            ks, qa = self._board.kill_switch, self._board.qa
+            if action == Action.KILL_SWITCH_RELEASE:
+                env = kill_switch_view(self._board, self._environ)
+                if env.engaged and env.source != JOURNAL:
+                    raise ControlRefused(
+                        f"the kill switch is engaged by the environment ({env.reason}); unset "
+                        "PEAKTRADE_KILL_SWITCH and restart to release it")
+                if not ks.engaged:
+                    raise ControlRefused("the kill switch is not engaged; nothing to release")
+            elif action == Action.QA_UNBLOCK and not qa.blocked:
+                raise ControlRefused("QA block is not set; nothing to unblock")
+            return self._write_control(writer, payload)
+
+    def _poll_board(self) -> None:
+        try:
+            records = self._board_tail.poll()
+        except OSError:
+            self._board_readable = False
+            return
+        self._board_readable = True
+        for record in records:
+            self._board.apply(record)
+
+    def _sync(self) -> DeskState:
+        """Catch up with the desk journal and the active session's journal (no lock held)."""
+        state = self._active_state()
+        state.apply_all(self._tail.poll())
+        return state
+
+    def _active_state(self) -> DeskState:
+        """The projection of the active session (switched when another session started)."""
+        self._poll_board()
+        session_id = self._board.session_id
+        if session_id is None:
+            if not self._board_readable and self._state is not None:
+                return self._state
+            session_id = self._start_first_session()
+        if self._state is None or self._state.session_id != session_id:
+            if self._tail is not None:
+                self._tail.close()
+            self._state = DeskState(session_id, self.rules.starting_cash)
+            self._tail = SessionTail(self.journal.root, session_id)
+            self._short = session_short(session_id)
+        return self._state
+
+    def _start_first_session(self) -> str:
+        """Start a session unless another process just did, under the desk journal's lock."""
+        with self.journal.locked(DESK_SESSION) as writer:
+            self._poll_board()
+            if not self._board_readable:
+                raise DeskError("the desk journal cannot be read; no active session is known")
+            if self._board.session_id is None:
+                self._write_control(writer, {
+                    "action": Action.SESSION_START, "actor": "desk",
+                    "session_id": self._session_ids(self._clock()), "reason": "first use"})
+            return self._board.session_id
+
+    def _write_control(self, writer: SessionWriter, payload: dict) -> dict:
+        batch = _Batch(self._board, DESK_SESSION, writer.last_seq, format_ts(self._clock()),
+                       self.rules.mode)
+        batch.add(Kind.CONTROL, payload, source="CONTROL")
+        records = writer.append(batch.records)
+        self._board_tail.wrote(records[-1]["seq"])
+        return records[-1]
+
+    @contextmanager
+    def _decision(self) -> Iterator[tuple[DeskState, SessionWriter, datetime]]:
+        """Hold the session lock, caught up; on any failure the projection is rebuilt."""
+        with self._mutex:
+            session_id = self._active_state().session_id
+            with self.journal.locked(session_id) as writer:
+                try:
+                    state = self._state
+                    state.apply_all(self._tail.poll())
+                    if state.last_seq != writer.last_seq:
+                        state = self._rebuild(session_id, writer.last_seq)
+                    yield state, writer, self._clock()
+                except BaseException:
+                    if self._state is not None and self._state.last_seq != writer.last_seq:
+                        self._state = None
+                    raise
+
+    def _rebuild(self, session_id: str, last_seq: int) -> DeskState:
+        """Read the session again from its start (the projection lost track of the journal)."""
+        self._tail.close()
+        self._state = DeskState(session_id, self.rules.starting_cash)
+        self._tail = SessionTail(self.journal.root, session_id)
+        self._state.apply_all(self._tail.poll())
+        if self._state.last_seq != last_seq:
+            raise DeskError(f"journal of {session_id} ends at seq {last_seq} but only "
+                            f"{self._state.last_seq} could be read")
+        return self._state
+
+    def _commit(self, writer: SessionWriter, batch: _Batch) -> None:
+        if not batch.records:
+            return
+        records = writer.append(batch.records)
+        if records[-1]["seq"] != batch.seq:
+            self._state = None
+            raise DeskError(f"journal assigned seq {records[-1]['seq']}, the desk expected "
+                            f"{batch.seq}; the projection is rebuilt")
+        self._tail.wrote(batch.seq)
+
+    def _breakers(self, state: DeskState, now_ts: str) -> list[dict]:
+        measures = breaker_measures(state, self.rules, now_ts[:10], None)
+        if Breaker.TRADES_PER_STRATEGY in self.rules.breaker_limits:
+            measures[Breaker.TRADES_PER_STRATEGY] = max(
+                (state.strategy_trades_on(now_ts[:10], s) for s in state.trades_by_strategy),
+                default=0)
+        out = []
+        for name in BREAKERS:
+            latches = [latch for key, latch in state.latches.items()
+                       if key[0] == name and latch.resets_at > now_ts]
+            limit = self.rules.breaker_limits.get(name)
+            if limit is None and not latches:
+                continue
+            latch = latches[0] if latches else None
+            out.append({"name": name, "tripped": latch is not None,
+                        "value": latch.value if latch else measures.get(name),
+                        "limit": latch.limit if latch else limit,
+                        "resets_at": latch.resets_at if latch else None,
+                        "reason": latch.reason if latch else None,
+                        "since": latch.since if latch else None})
+        return out
+
+
+def _moment(now: datetime) -> Moment:
+    return Moment(format_ts(now), now.timestamp(), format_ts(now - timedelta(seconds=1)))
+
+
+def _last_verdict(records: list[dict], intent: Intent) -> Verdict:
+    """The verdict in the records one intent added (an idempotent repeat adds none)."""
+    for record in reversed(records):
+        if record["kind"] == Kind.GATE:
+            p = record["payload"]
+            return Verdict(intent.symbol, intent.side, p["qty"], p["decision"], p["code"],
+                           p["reason"], tuple(Check(**c) for c in p["checks"]))
+    return Verdict(intent.symbol, intent.side, intent.quantity, Decision.PASS, None,
+                   "client_order_id already used: the original order stands", ())
+

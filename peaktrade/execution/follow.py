@@ -1,0 +1,112 @@
+"""Keep a projection current with one session's journal without re-reading its own writes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from peaktrade.events import parse_line
+from peaktrade.journal import archive_segments, read_events
+from peaktrade.journal.files import active_path
+
+_CHUNK = 1 << 20
+
+
+class SessionTail:
+    """The records of a session after `last_seq`, read from a byte offset in the active file.
+
+    After the desk appends under the session lock it calls `wrote(last_seq)`, which moves
+    the offset to the end of the file, so the desk never parses what it just wrote. On
+    rotation the old segment is drained, missed archive segments are read, and the new
+    active file is read from its start; seq drops anything already seen.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], session_id: str) -> None:
+        self.root = Path(root)
+        self.session_id = session_id
+        self.path = active_path(self.root, session_id)
+        self.last_seq = 0
+        self._fh = None
+        self._ino = -1
+        self._offset = 0
+        self._partial = b""
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+            self._ino = -1
+
+    def poll(self) -> list[dict]:
+        """Every complete record appended by anyone since the last poll, in seq order."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            st = None
+        if st is not None and st.st_ino == self._ino:
+            if st.st_size == self._offset:
+                return []
+            out: list[dict] = []
+            self._drain(out)
+            return out
+        out = []
+        if self._fh is not None:
+            self._drain(out)  # the rotated segment: nothing more is written to it
+            self.close()
+        self._read_archive(out)
+        if st is not None:
+            self._open()
+            self._drain(out)
+        return out
+
+    def wrote(self, last_seq: int) -> None:
+        """The caller appended up to `last_seq` while holding the session lock: skip it."""
+        if self._fh is None:
+            self._open()
+        if self._fh is not None:
+            self._offset = os.fstat(self._fh.fileno()).st_size
+            self._partial = b""
+        self.last_seq = last_seq
+
+    def _open(self) -> None:
+        try:
+            fh = open(self.path, "rb")  # noqa: SIM115 - held open across polls
+        except FileNotFoundError:
+            return
+        self._fh = fh
+        self._ino = os.fstat(fh.fileno()).st_ino
+        self._offset = 0
+        self._partial = b""
+
+    def _drain(self, out: list[dict]) -> None:
+        fh = self._fh
+        fh.seek(self._offset)
+        while chunk := fh.read(_CHUNK):
+            self._offset += len(chunk)
+            parts = chunk.split(b"\n")
+            parts[0] = self._partial + parts[0]
+            self._partial = parts.pop()
+            for line in parts:
+                self._take(line, out)
+
+    def _take(self, line: bytes, out: list[dict]) -> None:
+        if not line or line.isspace():
+            return
+        record = parse_line(line, 0, self.session_id)
+        if record is not None and record["seq"] > self.last_seq:
+            self.last_seq = record["seq"]
+            out.append(record)
+
+    def _read_archive(self, out: list[dict]) -> None:
+        """Records after last_seq in rotated segments (a rotation this tail did not see)."""
+        for _attempt in range(5):
+            try:
+                for segment in archive_segments(self.root, self.session_id).get(
+                        self.session_id, []):
+                    for record in read_events(segment.path, after_seq=self.last_seq):
+                        record["session_id"] = self.session_id
+                        self.last_seq = record["seq"]
+                        out.append(record)
+                return
+            except FileNotFoundError:
+                continue  # compressed while listed: list again

@@ -1,0 +1,430 @@
+"""Projections of the journal: DeskState (one paper session) and ControlBoard (desk.jsonl).
+
+`apply(record)` is the only place either changes. Replaying a journal through a fresh
+projection gives exactly the state the live desk had.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from peaktrade.events import Kind, ts_to_epoch
+from peaktrade.execution.codes import (
+    Action,
+    Breaker,
+    KillSwitchMode,
+    Side,
+    Status,
+)
+from peaktrade.execution.results import OrderResult
+
+QTY_EPSILON = 1e-9  # quantities closer than this are equal (all quantities are lot multiples)
+
+
+@dataclass(slots=True)
+class Order:
+    """A live order record inside the projection; OrderResult is its frozen snapshot."""
+
+    order_id: str
+    intent_id: str | None
+    client_order_id: str | None
+    symbol: str
+    side: str
+    quantity: float
+    order_type: str
+    limit_price: float | None
+    tif: str
+    price: float | None
+    route: str
+    source: str | None
+    strategy: str | None
+    created_at: str
+    status: str
+    reason: str | None = None
+    filled: float = 0.0
+    fill_notional: float = 0.0
+
+    @property
+    def leaves(self) -> float:
+        return max(self.quantity - self.filled, 0.0)
+
+    @property
+    def signed_leaves(self) -> float:
+        return self.leaves if self.side == Side.BUY else -self.leaves
+
+    def result(self) -> OrderResult:
+        avg = self.fill_notional / self.filled if self.filled > 0 else None
+        shown = avg if avg is not None else (self.limit_price if self.limit_price is not None
+                                             else self.price)
+        return OrderResult(self.order_id, self.client_order_id, self.symbol, self.side,
+                           self.quantity, self.filled, avg, shown, self.order_type,
+                           self.limit_price, self.tif, self.status, self.reason, self.route,
+                           self.source, self.strategy, self.created_at)
+
+
+@dataclass(slots=True)
+class Position:
+    """Signed quantity at an average cost; realized PnL by the average-cost method."""
+
+    symbol: str
+    quantity: float = 0.0
+    avg_price: float = 0.0
+    realized_pnl: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """The latest quote of a symbol; `size_left` is what fills have not yet taken from it."""
+
+    symbol: str
+    bid: float | None
+    ask: float | None
+    last: float | None
+    size: float | None
+    ts: str
+    epoch: float
+    size_left: float | None
+
+    @property
+    def mark(self) -> float | None:
+        if self.last is not None:
+            return self.last
+        if self.bid is not None and self.ask is not None:
+            return (self.bid + self.ask) / 2
+        return self.bid if self.bid is not None else self.ask
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"symbol": self.symbol, "bid": self.bid, "ask": self.ask, "last": self.last,
+                "size": self.size, "ts": self.ts}
+
+
+@dataclass(frozen=True, slots=True)
+class Latch:
+    """A tripped breaker: it blocks risk-increasing orders until `resets_at` or a reset."""
+
+    breaker: str
+    strategy: str | None
+    value: float
+    limit: float
+    reason: str
+    since: str
+    resets_at: str
+
+
+class DeskState:
+    """Everything the desk knows about one paper session, rebuilt from its journal."""
+
+    def __init__(self, session_id: str, starting_cash: float) -> None:
+        self.session_id = session_id
+        self.starting_cash = starting_cash
+        self.cash = starting_cash
+        self.last_seq = 0
+        self.orders: dict[str, Order] = {}
+        self.working: dict[str, Order] = {}
+        self.by_client_id: dict[str, str] = {}
+        self.positions: dict[str, Position] = {}
+        self.quotes: dict[str, Quote] = {}
+        self.marks: dict[str, float] = {}
+        self.working_buy: dict[str, float] = {}
+        self.working_sell: dict[str, float] = {}
+        self.executions: list[dict] = []
+        self.latches: dict[tuple[str, str | None], Latch] = {}
+        self.order_times: deque[str] = deque()
+        self.day = ""
+        self.day_start_equity = starting_cash
+        self.day_peak_equity = starting_cash
+        self.trades_today = 0
+        self.trades_by_strategy: dict[str, int] = {}
+        self.loss_streak = 0
+        self._intents: dict[str, dict] = {}
+        self._apply = {
+            Kind.INTENT: self._on_intent, Kind.ORDER: self._on_order, Kind.FILL: self._on_fill,
+            Kind.CANCEL: self._on_cancel, Kind.REJECT: self._on_reject,
+            Kind.QUOTE: self._on_quote, Kind.CONTROL: self._on_control,
+        }
+
+    def apply(self, record: dict) -> None:
+        """Fold one journal record into the state."""
+        self.last_seq = record["seq"]
+        day = record["ts"][:10]
+        if day != self.day:
+            self._start_day(day)
+        handler = self._apply.get(record["kind"])
+        if handler is not None:
+            handler(record)
+
+    def apply_all(self, records: list[dict]) -> None:
+        for record in records:
+            self.apply(record)
+
+    @property
+    def equity(self) -> float:
+        marks = self.marks
+        return self.cash + sum(p.quantity * marks.get(p.symbol, p.avg_price)
+                               for p in self.positions.values())
+
+    def mark(self, symbol: str) -> float | None:
+        return self.marks.get(symbol)
+
+    def position_qty(self, symbol: str) -> float:
+        pos = self.positions.get(symbol)
+        return pos.quantity if pos is not None else 0.0
+
+    def is_reducing(self, symbol: str, signed_qty: float) -> bool:
+        """An order that only shrinks the position (same size at most, opposite side)."""
+        pos = self.position_qty(symbol)
+        return pos * signed_qty < 0 and abs(signed_qty) <= abs(pos) + QTY_EPSILON
+
+    def trades_on(self, day: str) -> int:
+        return self.trades_today if day == self.day else 0
+
+    def strategy_trades_on(self, day: str, strategy: str | None) -> int:
+        if day != self.day or strategy is None:
+            return 0
+        return self.trades_by_strategy.get(strategy, 0)
+
+    def day_start_equity_on(self, day: str) -> tuple[float, float]:
+        """Start-of-day and peak equity of `day` (today's equity for a day not begun)."""
+        if day == self.day:
+            return self.day_start_equity, max(self.day_peak_equity, self.equity)
+        equity = self.equity
+        return equity, equity
+
+    def active_latches(self, now_ts: str) -> list[Latch]:
+        return [latch for latch in self.latches.values() if latch.resets_at > now_ts]
+
+    def _start_day(self, day: str) -> None:
+        equity = self.equity
+        self.day = day
+        self.day_start_equity = self.day_peak_equity = equity
+        self.trades_today = 0
+        self.trades_by_strategy = {}
+
+    def _on_intent(self, record: dict) -> None:
+        if record["intent_id"]:
+            self._intents[record["intent_id"]] = record
+
+    def _new_order(self, record: dict, status: str) -> Order:
+        intent = self._intents.pop(record["intent_id"], None) if record["intent_id"] else None
+        source = intent["payload"] if intent is not None else record["payload"]
+        payload = record["payload"]
+        qty = payload.get("qty", source.get("qty"))
+        order = Order(
+            record["order_id"], record["intent_id"], source.get("client_order_id"),
+            record["symbol"], source["side"], float(qty), source.get("order_type", "MARKET"),
+            source.get("limit_price"), source.get("tif", "DAY"), source.get("price"),
+            source.get("route", payload.get("route", "PAPER")), record["source"],
+            record["strategy"], record["ts"], status)
+        self.orders[order.order_id] = order
+        if order.client_order_id:
+            self.by_client_id[order.client_order_id] = order.order_id
+        return order
+
+    def _on_order(self, record: dict) -> None:
+        order = self._new_order(record, Status.NEW)
+        self.working[order.order_id] = order
+        self._add_working(order, order.leaves)
+        self.trades_today += 1
+        if order.strategy:
+            self.trades_by_strategy[order.strategy] = \
+                self.trades_by_strategy.get(order.strategy, 0) + 1
+        self.order_times.append(record["ts"])
+        if len(self.order_times) > 10_000:
+            self.order_times.popleft()
+
+    def _on_reject(self, record: dict) -> None:
+        payload = record["payload"]
+        if record["order_id"] in self.orders:
+            return
+        if record["intent_id"] not in self._intents:
+            return
+        order = self._new_order(record, Status.REJECTED)
+        order.reason = f"{payload.get('code')}: {payload.get('reason')}"
+
+    def _add_working(self, order: Order, qty: float) -> None:
+        book = self.working_buy if order.side == Side.BUY else self.working_sell
+        book[order.symbol] = book.get(order.symbol, 0.0) + qty
+
+    def _on_fill(self, record: dict) -> None:
+        payload = record["payload"]
+        order = self.orders.get(record["order_id"])
+        if order is None:
+            return
+        qty = float(payload["qty"])
+        price = float(payload["price"])
+        fee = float(payload.get("fee") or 0.0)
+        before = order.leaves
+        order.filled += qty
+        order.fill_notional += qty * price
+        if order.leaves <= QTY_EPSILON:
+            order.filled = order.quantity
+            order.status = Status.FILLED
+            self.working.pop(order.order_id, None)
+        else:
+            order.status = Status.PARTIAL
+        self._add_working(order, order.leaves - before)
+        symbol = order.symbol
+        signed = qty if order.side == Side.BUY else -qty
+        realized = self._fold_position(symbol, signed, price)
+        self.positions[symbol].realized_pnl -= fee
+        self.cash -= signed * price + fee
+        if realized is not None:
+            if realized - fee < 0:
+                self.loss_streak += 1
+            elif realized - fee > 0:
+                self.loss_streak = 0
+        quote = self.quotes.get(symbol)
+        if quote is None:
+            self.marks[symbol] = price
+        elif quote.size_left is not None:
+            self.quotes[symbol] = _replace_size(quote, max(quote.size_left - qty, 0.0))
+        self.executions.append({
+            "exec_id": payload.get("exec_id") or f"{record['order_id']}-{record['seq']}",
+            "order_id": order.order_id, "symbol": symbol, "side": order.side,
+            "quantity": qty, "price": price, "timestamp": record["ts"], "route": order.route,
+        })
+        equity = self.equity
+        if equity > self.day_peak_equity:
+            self.day_peak_equity = equity
+
+    def _fold_position(self, symbol: str, signed: float, price: float) -> float | None:
+        """Add a fill to the position; the realized PnL before fees, None when it only opens."""
+        pos = self.positions.get(symbol)
+        if pos is None:
+            pos = self.positions[symbol] = Position(symbol)
+        old = pos.quantity
+        new = old + signed
+        realized = None
+        if old == 0 or old * signed > 0:
+            pos.avg_price = (old * pos.avg_price + signed * price) / new
+        else:
+            closed = min(abs(signed), abs(old))
+            realized = closed * (price - pos.avg_price) * (1 if old > 0 else -1)
+            pos.realized_pnl += realized
+            if abs(new) <= QTY_EPSILON:
+                new = 0.0
+                pos.avg_price = 0.0
+            elif new * old < 0:
+                pos.avg_price = price
+        pos.quantity = new
+        return realized
+
+    def _on_cancel(self, record: dict) -> None:
+        order = self.orders.get(record["order_id"])
+        if order is None or order.status not in (Status.NEW, Status.PARTIAL):
+            return
+        self._add_working(order, -order.leaves)
+        payload = record["payload"]
+        order.status = Status.CANCELLED
+        order.reason = f"{payload.get('code')}: {payload.get('reason')}"
+        self.working.pop(order.order_id, None)
+
+    def _on_quote(self, record: dict) -> None:
+        p = record["payload"]
+        size = p.get("size")
+        quote = Quote(record["symbol"], p.get("bid"), p.get("ask"), p.get("last"), size,
+                      record["ts"], ts_to_epoch(record["ts"]), size)
+        self.quotes[quote.symbol] = quote
+        mark = quote.mark
+        if mark is not None:
+            self.marks[quote.symbol] = mark
+
+    def _on_control(self, record: dict) -> None:
+        p = record["payload"]
+        action = p.get("action")
+        if action == Action.BREAKER_TRIP:
+            latch = Latch(p["breaker"], p.get("strategy"), p.get("value"), p.get("limit"),
+                          p.get("reason", ""), record["ts"], p["resets_at"])
+            self.latches[(latch.breaker, latch.strategy)] = latch
+            if latch.breaker == Breaker.LOSS_STREAK:
+                self.loss_streak = 0
+        elif action == Action.BREAKER_RESET:
+            breaker = p.get("breaker")
+            for key in [k for k in self.latches if k[0] == breaker]:
+                del self.latches[key]
+            self._rebase(breaker)
+
+    def _rebase(self, breaker: str | None) -> None:
+        """A manual reset restarts the breaker's measure from now."""
+        if breaker in (Breaker.DAILY_LOSS, Breaker.DAILY_DRAWDOWN):
+            self.day_start_equity = self.day_peak_equity = self.equity
+        elif breaker == Breaker.TRADES_PER_DAY:
+            self.trades_today = 0
+        elif breaker == Breaker.TRADES_PER_STRATEGY:
+            self.trades_by_strategy = {}
+        elif breaker == Breaker.LOSS_STREAK:
+            self.loss_streak = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything observable, as plain data (replay-equals-live comparisons)."""
+        return {
+            "session_id": self.session_id, "cash": self.cash, "last_seq": self.last_seq,
+            "orders": [o.result().to_dict() for o in self.orders.values()],
+            "working": sorted(self.working),
+            "positions": {s: (p.quantity, p.avg_price, p.realized_pnl)
+                          for s, p in self.positions.items()},
+            "quotes": {s: q.to_dict() for s, q in self.quotes.items()},
+            "marks": dict(self.marks), "executions": list(self.executions),
+            "latches": {f"{k[0]}:{k[1]}": v for k, v in self.latches.items()},
+            "day": self.day, "day_start_equity": self.day_start_equity,
+            "day_peak_equity": self.day_peak_equity, "trades_today": self.trades_today,
+            "trades_by_strategy": dict(self.trades_by_strategy),
+            "loss_streak": self.loss_streak,
+        }
+
+
+def _replace_size(quote: Quote, size_left: float) -> Quote:
+    return Quote(quote.symbol, quote.bid, quote.ask, quote.last, quote.size, quote.ts,
+                 quote.epoch, size_left)
+
+
+@dataclass(frozen=True, slots=True)
+class KillSwitchState:
+    engaged: bool = False
+    mode: str = KillSwitchMode.HALT
+    actor: str | None = None
+    reason: str | None = None
+    since: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QaState:
+    blocked: bool = False
+    actor: str | None = None
+    reason: str | None = None
+    since: str | None = None
+
+
+class ControlBoard:
+    """The desk journal's projection: kill switch, QA block and the active session."""
+
+    def __init__(self) -> None:
+        self.kill_switch = KillSwitchState()
+        self.qa = QaState()
+        self.session_id: str | None = None
+        self.session_since: str | None = None
+        self.last_seq = 0
+
+    def apply(self, record: dict) -> None:
+        """Fold one desk-journal record into the board."""
+        self.last_seq = record["seq"]
+        if record["kind"] != Kind.CONTROL:
+            return
+        p = record["payload"]
+        action = p.get("action")
+        ts = record["ts"]
+        if action == Action.KILL_SWITCH_ENGAGE:
+            self.kill_switch = KillSwitchState(True, p.get("mode") or KillSwitchMode.HALT,
+                                               p.get("actor"), p.get("reason"), ts)
+        elif action == Action.KILL_SWITCH_RELEASE:
+            self.kill_switch = KillSwitchState(False, KillSwitchMode.HALT, p.get("actor"),
+                                               p.get("reason"), ts)
+        elif action == Action.QA_BLOCK:
+            self.qa = QaState(True, p.get("actor"), p.get("reason"), ts)
+        elif action == Action.QA_UNBLOCK:
+            self.qa = QaState(False, p.get("actor"), p.get("reason"), ts)
+        elif action == Action.SESSION_START and p.get("session_id"):
+            self.session_id = p["session_id"]
+            self.session_since = ts
