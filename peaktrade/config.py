@@ -175,7 +175,7 @@ def load_config(overrides: Mapping[str, Any] | None = None,
     try:
         data = ConfigSchema().load(merged)
     except ValidationError as err:
-        raise ConfigError(_explain(err.messages, merged)) from None
+        raise ConfigError(_explain(err.messages, merged, ConfigSchema())) from None
     return _freeze(data)
 
 
@@ -225,23 +225,43 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _explain(messages: Any, given: Mapping[str, Any], prefix: str = "") -> str:
+def _explain(messages: Any, given: Any, schema: Schema | None = None,
+             prefix: str = "") -> str:
+    """One line per bad key: 'config <key> = <value>: <what is wrong and what is allowed>'."""
     lines: list[str] = []
     for key, msg in messages.items():
         dotted = f"{prefix}{key}"
         value = given.get(key) if isinstance(given, Mapping) else None
+        field = schema.fields.get(key) if schema is not None and isinstance(key, str) else None
         if isinstance(msg, dict):
             if isinstance(value, list):
-                sub: Mapping[Any, Any] = dict(enumerate(value))
-            else:
-                sub = value if isinstance(value, Mapping) else {}
-            lines.append(_explain(msg, sub, f"{dotted}."))
+                sub: Any = dict(enumerate(value))
+                inner = _nested_schema(field)
+                lines += [_explain(item, sub.get(index), inner, f"{dotted}[{index}].")
+                          if isinstance(item, dict) else
+                          f"config {dotted}[{index}] = {sub.get(index)!r}: {item}"
+                          for index, item in msg.items()]
+                continue
+            lines.append(_explain(msg, value if isinstance(value, Mapping) else {},
+                                  _nested_schema(field), f"{dotted}."))
             continue
         text = " ".join(msg) if isinstance(msg, list) else str(msg)
         if text == "Unknown field.":
-            text = "unknown key; see peaktrade/config.py for the allowed keys."
+            allowed = ", ".join(sorted(schema.fields)) if schema is not None else "see config.py"
+            text = f"unknown key; allowed here: {allowed}."
+        elif text == "Not a valid boolean.":
+            text = "not a valid boolean; use true/false, 1/0, yes/no or on/off."
         lines.append(f"config {dotted} = {value!r}: {text}")
     return "\n".join(lines)
+
+
+def _nested_schema(field: Any) -> Schema | None:
+    """The schema inside a Nested (or a List of Nested) field."""
+    inner = getattr(field, "inner", None)
+    if inner is not None:
+        field = inner
+    nested = getattr(field, "schema", None)
+    return nested if isinstance(nested, Schema) else None
 
 
 def _freeze(value: Any) -> Any:

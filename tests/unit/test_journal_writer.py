@@ -1,0 +1,171 @@
+"""Journal.append: seq and ts stamping, validation before writing, rotation, locking."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from peaktrade.config import load_config
+from peaktrade.events import InvalidSessionId
+from peaktrade.journal import Journal, JournalCursor, read_events
+from peaktrade.journal.files import archive_segments
+
+
+def fill(**fields):
+    return {"kind": "fill", "symbol": "BTC-USD", "payload": {"qty": 1}, **fields}
+
+
+def test_append_stamps_v_seq_ts_and_returns_the_written_records(tmp_path):
+    moment = datetime(2026, 1, 5, 14, 30, 0, 123, tzinfo=UTC)
+    journal = Journal(tmp_path, fsync="never", clock=lambda: moment)
+    records = journal.append("s", [fill(), fill(order_id="o2", source="CLI")])
+    journal.close()
+    assert [r["seq"] for r in records] == [1, 2]
+    assert {r["ts"] for r in records} == {"2026-01-05T14:30:00.000123Z"}
+    assert records[1]["order_id"] == "o2" and records[1]["mode"] == "paper"
+    lines = (tmp_path / "s.jsonl").read_bytes().splitlines()
+    assert [orjson.loads(line) for line in lines] == records
+
+
+def test_seq_continues_across_journal_instances_and_rotation(tmp_path):
+    first = Journal(tmp_path, fsync="never", max_bytes=4096)
+    for _ in range(40):
+        first.append("s", [fill(payload={"pad": "x" * 100})])
+    first.close()
+    assert archive_segments(tmp_path, "s")["s"]
+    second = Journal(tmp_path, fsync="never", max_bytes=4096)
+    assert second.append("s", [fill()])[0]["seq"] == 41
+    second.close()
+    assert [r["seq"] for r in read_events(tmp_path, session_id="s")] == list(range(1, 42))
+
+
+def test_seq_continues_after_rotation_left_an_empty_active_file(tmp_path):
+    journal = Journal(tmp_path, fsync="never", max_bytes=4096)
+    for _ in range(40):
+        journal.append("s", [fill(payload={"pad": "x" * 100})])
+    journal.flush()
+    active = tmp_path / "s.jsonl"
+    first = orjson.loads(active.read_bytes().splitlines()[0])["seq"]
+    active.rename(tmp_path / "archive" / f"s.{first}.jsonl")
+    active.write_bytes(b"")
+    fresh = Journal(tmp_path, fsync="never", max_bytes=4096)
+    assert fresh.append("s", [fill()])[0]["seq"] == 41
+    fresh.close()
+    journal.close()
+
+
+def test_rotation_names_segments_by_first_seq_and_gzips_them(tmp_path):
+    journal = Journal(tmp_path, fsync="never", max_bytes=4096)
+    for _ in range(100):
+        journal.append("s", [fill(payload={"pad": "x" * 100})])
+    journal.flush()
+    journal.close()
+    segments = archive_segments(tmp_path, "s")["s"]
+    assert segments[0].first_seq == 1
+    assert all(seg.path.name == f"s.{seg.first_seq}.jsonl.gz" for seg in segments)
+    for seg, nxt in zip(segments, segments[1:], strict=False):
+        seqs = [r["seq"] for r in read_events(seg.path)]
+        assert seqs == list(range(seg.first_seq, nxt.first_seq))
+
+
+@pytest.mark.parametrize("session", ["", "../x", "a/b", "x" * 65, "..", ".lock"])
+def test_invalid_session_ids_raise_and_write_nothing(tmp_path, session):
+    journal = Journal(tmp_path, fsync="never")
+    with pytest.raises(InvalidSessionId, match="invalid session id"):
+        journal.append(session, [fill()])
+    journal.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("event", "message"), [
+    ({"kind": "trade", "payload": {}}, "event 1: kind must be one of intent, gate, .*got 'trade'"),
+    ({"kind": "fill", "mode": "LIVE", "payload": {}}, "event 1: mode must be one of .*'LIVE'"),
+    ({"kind": "fill", "payload": [1]}, "event 1: payload must be an object, got list"),
+    ({"kind": "fill", "symbol": 5, "payload": {}}, "event 1: symbol must be a string or null"),
+    ({"kind": "fill", "payload": {"x": object()}}, "not JSON-serialisable"),
+])
+def test_a_bad_event_fails_the_whole_batch_before_anything_is_written(tmp_path, event, message):
+    journal = Journal(tmp_path, fsync="never")
+    journal.append("s", [fill()])
+    with pytest.raises(ValueError, match=message):
+        journal.append("s", [fill(), event])
+    assert journal.append("s", [fill()])[0]["seq"] == 2
+    journal.close()
+    assert len((tmp_path / "s.jsonl").read_bytes().splitlines()) == 2
+
+
+def test_given_timestamps_are_made_canonical(tmp_path):
+    journal = Journal(tmp_path, fsync="never")
+    record = journal.append("s", [fill(ts="2026-01-05T15:30:00+01:00")])[0]
+    journal.close()
+    assert record["ts"] == "2026-01-05T14:30:00.000000Z"
+
+
+def test_locked_holds_the_session_for_catch_up_decide_append(tmp_path):
+    journal = Journal(tmp_path, fsync="never")
+    other = Journal(tmp_path, fsync="never")
+    other.append("s", [fill()])
+    with journal.locked("s") as writer:
+        assert writer.last_seq == 1   # caught up with the other writer's append
+        records = writer.append([fill(), fill()])
+    assert [r["seq"] for r in records] == [2, 3]
+    assert other.append("s", [fill()])[0]["seq"] == 4
+    journal.close()
+    other.close()
+
+
+@pytest.mark.parametrize("policy", ["never", "interval", "always"])
+def test_every_fsync_policy_writes(tmp_path, policy):
+    journal = Journal(tmp_path, fsync=policy, fsync_interval_s=0.001)
+    for _ in range(3):
+        journal.append("s", [fill()])
+    journal.close()
+    assert len(list(read_events(tmp_path))) == 3
+
+
+def test_bad_fsync_policy_and_mode_say_what_is_allowed(tmp_path):
+    with pytest.raises(ValueError, match="fsync must be one of never, interval, always, got 'x'"):
+        Journal(tmp_path, fsync="x")
+    with pytest.raises(ValueError, match="mode must be one of paper, live, dry_run, got 'demo'"):
+        Journal(tmp_path, mode="demo")
+
+
+def test_from_config(tmp_path):
+    config = load_config({"log_dir": str(tmp_path), "mode": "dry_run",
+                          "journal": {"fsync": "always", "max_bytes": 5000}}, environ={})
+    journal = Journal.from_config(config)
+    assert (journal.root, journal.fsync, journal.max_bytes, journal.mode) \
+        == (tmp_path, "always", 5000, "dry_run")
+    assert journal.append("s", [fill()])[0]["mode"] == "dry_run"
+    journal.close()
+
+
+def test_cursor_follows_appends_and_holds_partial_lines(tmp_path):
+    journal = Journal(tmp_path, fsync="never")
+    journal.append("s", [fill()])
+    cursor = JournalCursor(tmp_path, "s")
+    assert [r["seq"] for r in cursor.poll()] == [1]
+    line = orjson.dumps(journal.append("s", [fill()])[0])
+    assert [r["seq"] for r in cursor.poll()] == [2]
+    with open(tmp_path / "s.jsonl", "ab") as fh:
+        fh.write(line.replace(b'"seq":2', b'"seq":3')[:20])
+    assert cursor.poll() == []
+    with open(tmp_path / "s.jsonl", "ab") as fh:
+        fh.write(line.replace(b'"seq":2', b'"seq":3')[20:] + b"\n")
+    assert [r["seq"] for r in cursor.poll()] == [3]
+    cursor.close()
+    journal.close()
+
+
+def test_cursor_from_the_end_skips_history(tmp_path):
+    journal = Journal(tmp_path, fsync="never", max_bytes=4096)
+    for _ in range(50):
+        journal.append("s", [fill(payload={"pad": "x" * 100})])
+    cursor = JournalCursor(tmp_path, "s", after_seq=None)
+    assert cursor.poll() == []
+    journal.append("s", [fill()])
+    assert [r["seq"] for r in cursor.poll()] == [51]
+    cursor.close()
+    journal.close()
