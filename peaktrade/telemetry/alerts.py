@@ -388,6 +388,14 @@ class AlertDesk:
         self.new_id = new_id
         self._unjournaled: dict[str, datetime] = {}
 
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], journal: Journal, *,
+                    active_session: Callable[[], str | None],
+                    controls: ControlsReader | None = None) -> AlertDesk:
+        """An alert desk with the `[alerts]` thresholds and sinks."""
+        return cls(journal, Thresholds.from_config(config), sinks_from_config(config),
+                   active_session=active_session, controls=controls)
+
     def check(self) -> Decision:
         """Evaluate every rule once, journal what changed and deliver new notifications."""
         now = self.clock()
