@@ -1,7 +1,321 @@
-"""The dashboard: heartbeat banner, KPI tiles, veto reasons, controls state."""
+"""The dashboard: heartbeat banner, KPI tiles, veto reasons, controls state.
+
+Figures come from a per-process window of the active session: its newest records when
+the dashboard is first opened, then every record the journal gains (a cursor that the
+live tail wakes). Nothing rescans a large session per request.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, render_template
+
+from peaktrade.events import format_ts
+from peaktrade.journal import JournalCursor, LineStats, read_events
+from peaktrade.telemetry.summary import SummaryBuilder
+from peaktrade.web.context import get_broker, get_config, get_desk, get_journal
+from peaktrade.web.stream import STREAM_HEADERS, resume_seq, stream_slots, too_many_streams
+from peaktrade.web.telemetry import active_session
 
 bp = Blueprint("dashboard", __name__)
+
+WINDOW_RECORDS = 20_000
+CHART_MINUTES = 60
+VETO_HOURS = 24
+STALE_HEARTBEAT_S = 60.0
+SLOW_HEARTBEAT_MS = 1000.0
+UPDATE_INTERVAL_S = 0.5  # live tiles change at most twice a second
+CONTROLS_CHECK_S = 1.0
+
+
+@dataclass(frozen=True)
+class Banner:
+    """The heartbeat banner: green, amber or red, and why."""
+
+    level: str
+    reason: str
+
+
+@dataclass
+class _Heartbeat:
+    component: str
+    status: str
+    lag_ms: float
+    ts: str
+
+
+@dataclass
+class SessionPulse:
+    """Incremental figures of one session: the whole window, per minute and per hour."""
+
+    root: Path
+    session_id: str
+    window: SummaryBuilder = field(default_factory=SummaryBuilder)
+    minutes: dict[str, SummaryBuilder] = field(default_factory=dict)
+    hour_vetoes: dict[str, Counter[str]] = field(default_factory=dict)
+    heartbeats: dict[str, _Heartbeat] = field(default_factory=dict)
+    seed_stats: LineStats = field(default_factory=LineStats)
+    truncated: bool = False
+    last_seq: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cursor = JournalCursor(self.root, self.session_id, after_seq=None)
+        self.last_seq = self._cursor.last_seq
+        reader = read_events(self.root, session_id=self.session_id, newest_first=True,
+                             limit=WINDOW_RECORDS,
+                             where=lambda rec: rec["seq"] <= self.last_seq)
+        seed = list(reader)
+        self.seed_stats = reader.stats
+        self.truncated = len(seed) >= WINDOW_RECORDS
+        for rec in reversed(seed):
+            self._add(rec)
+        self._rendered: tuple[Any, str] | None = None
+
+    def refresh(self) -> None:
+        """Take in what the journal gained since the last refresh."""
+        with self._lock:
+            for rec in self._cursor.poll():
+                self._add(rec)
+                self.last_seq = rec["seq"]
+
+    def _add(self, rec: dict) -> None:
+        self.window.add(rec)
+        minute = rec["ts"][:16]
+        builder = self.minutes.get(minute)
+        if builder is None:
+            builder = self.minutes[minute] = SummaryBuilder()
+            for old in sorted(self.minutes)[:-CHART_MINUTES * 2]:
+                del self.minutes[old]
+        builder.add(rec)
+        if rec["kind"] == "gate" and rec["payload"].get("decision") == "block":
+            hour = self.hour_vetoes.setdefault(rec["ts"][:13], Counter())
+            code = rec["payload"].get("code")
+            hour[code if isinstance(code, str) and code else "UNKNOWN"] += 1
+            for old in sorted(self.hour_vetoes)[:-VETO_HOURS - 1]:
+                del self.hour_vetoes[old]
+        elif rec["kind"] == "heartbeat":
+            payload = rec["payload"]
+            component = str(payload.get("component") or rec["source"] or "desk")
+            lag = payload.get("lag_ms")
+            self.heartbeats[component] = _Heartbeat(
+                component, str(payload.get("status") or "ok"),
+                float(lag) if isinstance(lag, int | float) else 0.0, rec["ts"])
+
+    def close(self) -> None:
+        """Let go of the journal file."""
+        self._cursor.close()
+
+    def line_stats(self) -> LineStats:
+        stats = LineStats()
+        stats.add(self.seed_stats)
+        stats.add(self._cursor.stats)
+        return stats
+
+    def cached_render(self, key: Any, render: Any) -> str:
+        """Render once per (last seq, controls) and share it with every open dashboard."""
+        with self._lock:
+            if self._rendered is not None and self._rendered[0] == key:
+                return self._rendered[1]
+        html = render()
+        with self._lock:
+            self._rendered = (key, html)
+        return html
+
+
+_PULSES: dict[tuple[Path, str], SessionPulse] = {}
+_PULSES_LOCK = threading.Lock()
+
+
+def session_pulse(root: Path, session_id: str) -> SessionPulse:
+    """This process's incremental figures of a session (seeded on first use)."""
+    key = (root, session_id)
+    with _PULSES_LOCK:
+        pulse = _PULSES.get(key)
+        if pulse is None:
+            for old in [k for k in _PULSES if k[0] == root]:
+                _PULSES.pop(old).close()  # the desk moved on to a new session
+            pulse = _PULSES[key] = SessionPulse(root, session_id)
+    pulse.refresh()
+    return pulse
+
+
+def desk_controls() -> dict[str, Any] | None:
+    """Kill switch, QA block and breakers from the desk; None when they cannot be read."""
+    try:
+        return get_desk().controls()
+    except Exception:  # noqa: BLE001 - an unreadable control state shows as red, not a 500
+        current_app.logger.exception("dashboard could not read the desk controls")
+        return None
+
+
+def banner(controls: dict[str, Any] | None, pulse: SessionPulse | None,
+           now: datetime) -> Banner:
+    """Red for a halted desk or a failing component, amber for degraded, green otherwise."""
+    if controls is None:
+        return Banner("red", "Controls cannot be read: the desk counts as halted (fail closed)")
+    kill = controls["kill_switch"]
+    if kill["engaged"]:
+        who = kill.get("actor") or kill.get("source") or "unknown"
+        return Banner("red", f"Kill switch engaged ({kill.get('mode') or 'HALT'}) by {who}: "
+                             f"{kill.get('reason') or 'no reason given'}")
+    beats = list(pulse.heartbeats.values()) if pulse else []
+    failing = [b for b in beats if b.status.lower() not in ("ok", "up", "healthy")]
+    if failing:
+        beat = failing[0]
+        return Banner("red", f"Component {beat.component} reports {beat.status} "
+                             f"(last heartbeat {beat.ts[11:19]} UTC)")
+    tripped = [b for b in controls["breakers"] if b.get("tripped")]
+    if tripped:
+        first = tripped[0]
+        return Banner("amber", f"Breaker {first['name']} tripped: {first.get('reason') or ''}"
+                               f" (resets {first.get('resets_at') or 'on manual reset'})")
+    if controls["qa_block"]["blocked"]:
+        return Banner("amber", f"QA block: {controls['qa_block'].get('reason') or 'no reason'}")
+    stale_before = format_ts(now - timedelta(seconds=STALE_HEARTBEAT_S))
+    stale = [b for b in beats if b.ts < stale_before]
+    if stale:
+        return Banner("amber", f"No heartbeat from {stale[0].component} since "
+                               f"{stale[0].ts[11:19]} UTC")
+    slow = [b for b in beats if b.lag_ms > SLOW_HEARTBEAT_MS]
+    if slow:
+        return Banner("amber", f"{slow[0].component} lags {slow[0].lag_ms:,.0f} ms")
+    if beats:
+        return Banner("green", f"All {len(beats)} components healthy; kill switch released")
+    return Banner("green", "Desk up, kill switch released; no component heartbeats yet")
+
+
+def _chart(pulse: SessionPulse | None, now: datetime) -> dict[str, Any]:
+    """Events per minute and intent->order p50 per minute over the last hour, as SVG points."""
+    minutes = [(now - timedelta(minutes=CHART_MINUTES - 1 - i)).strftime("%Y-%m-%dT%H:%M")
+               for i in range(CHART_MINUTES)]
+    counts, latencies = [], []
+    for minute in minutes:
+        builder = pulse.minutes.get(minute) if pulse else None
+        counts.append(builder.event_count if builder else 0)
+        latency = builder.result()["latency_ms"]["intent_to_order"]["p50"] if builder else None
+        latencies.append(latency)
+    top_count = max(counts) or 1
+    known = [v for v in latencies if v is not None]
+    top_latency = max(known) if known else 0.0
+    width, height, bar = 600, 120, 10
+    bars = [{"x": i * bar, "y": height - round(c / top_count * height, 1),
+             "h": round(c / top_count * height, 1), "count": c, "minute": minutes[i][11:]}
+            for i, c in enumerate(counts)]
+    points = " ".join(
+        f"{i * bar + bar / 2},{height - (v / top_latency * height if top_latency else 0):.1f}"
+        for i, v in enumerate(latencies) if v is not None)
+    return {"width": width, "height": height, "bar": bar - 1, "bars": bars, "points": points,
+            "top_count": top_count, "top_latency": top_latency,
+            "first": minutes[0][11:], "last": minutes[-1][11:]}
+
+
+def _vetoes_24h(pulse: SessionPulse | None, now: datetime) -> list[tuple[str, int]]:
+    if pulse is None:
+        return []
+    since = (now - timedelta(hours=VETO_HOURS)).strftime("%Y-%m-%dT%H")
+    total: Counter[str] = Counter()
+    for hour, codes in pulse.hour_vetoes.items():
+        if hour >= since:
+            total.update(codes)
+    return total.most_common(10)
+
+
+def dashboard_context(session_id: str | None, controls: dict[str, Any] | None) -> dict[str, Any]:
+    """Everything the dashboard shows, from the session window and the desk controls."""
+    now = datetime.now(UTC)
+    pulse = session_pulse(get_journal().root, session_id) if session_id else None
+    summary = pulse.window.result(pulse.line_stats()) if pulse else None
+    kinds = summary["kind_counts"] if summary else {}
+    return {
+        "session_id": session_id, "summary": summary, "controls": controls,
+        "banner": banner(controls, pulse, now),
+        "tiles": {"attempted": kinds.get("intent", 0), "executed": kinds.get("order", 0),
+                  "vetoed": summary["vetoes"]["count"] if summary else 0,
+                  "fills": kinds.get("fill", 0), "errors": kinds.get("error", 0)},
+        "truncated": pulse.truncated if pulse else False,
+        "window_records": WINDOW_RECORDS, "chart": _chart(pulse, now),
+        "vetoes_24h": _vetoes_24h(pulse, now),
+        "last_seq": pulse.last_seq if pulse else 0, "updated": format_ts(now)[11:19],
+    }
+
+
+@bp.app_template_filter("ms")
+def format_ms(value: float | None) -> str:
+    """Milliseconds for a tile; a dash when there is no figure yet."""
+    return "–" if value is None else f"{value:,.1f}"
+
+
+@bp.app_template_filter("pct")
+def format_pct(value: float | None) -> str:
+    """A ratio as a percentage; a dash when there is no figure yet."""
+    return "–" if value is None else f"{value * 100:.1f} %"
+
+
+@bp.get("/")
+def index():
+    """Heartbeat banner, KPI tiles, veto reasons, strategies, controls and the last hour."""
+    session_id = active_session()
+    return render_template("dashboard.html", **dashboard_context(session_id, desk_controls()))
+
+
+def _render_live(app: Flask, session_id: str | None) -> tuple[Any, str]:
+    with app.app_context():
+        controls = desk_controls()
+        pulse = session_pulse(get_journal().root, session_id) if session_id else None
+        key = (pulse.last_seq if pulse else 0, repr(controls), time.strftime("%H:%M"))
+
+        def render() -> str:
+            context = dashboard_context(session_id, controls)
+            html = render_template("_dashboard_live.html", oob=True, **context)
+            return "".join(f"data: {line}\n" for line in html.splitlines() if line.strip())
+
+        data = pulse.cached_render(key, render) if pulse else render()
+        return key, data
+
+
+@bp.get("/stream/dashboard")
+def stream():
+    """Live dashboard fragments over SSE, at most twice a second."""
+    session_id = active_session()
+    config = get_config()["web"]
+    resume_seq(None)  # validates Last-Event-ID / since_seq; the dashboard sends its state
+    slots = stream_slots()
+    if not slots.take():
+        return too_many_streams(slots)
+    app = current_app._get_current_object()
+    subscription = get_broker().subscribe(session_id) if session_id else None
+
+    def generate() -> Iterator[str]:
+        try:
+            yield f"retry: {config['sse_retry_ms']}\n: connected\n\n"
+            sent_key = None
+            last_keepalive = time.monotonic()
+            while subscription is None or not subscription.closed:
+                if subscription is not None:
+                    subscription.next_batches(timeout=CONTROLS_CHECK_S)
+                else:
+                    time.sleep(CONTROLS_CHECK_S)
+                key, data = _render_live(app, session_id)
+                if key != sent_key:
+                    sent_key = key
+                    last_keepalive = time.monotonic()
+                    yield f"id: {key[0]}\n{data}\n"
+                    time.sleep(UPDATE_INTERVAL_S)
+                elif time.monotonic() - last_keepalive >= config["sse_keepalive_s"]:
+                    last_keepalive = time.monotonic()
+                    yield ": keepalive\n\n"
+        finally:
+            if subscription is not None:
+                subscription.close()
+            slots.give_back()
+
+    return Response(generate(), mimetype="text/event-stream", headers=STREAM_HEADERS)

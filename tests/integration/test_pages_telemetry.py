@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import gzip
 
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _close_desk(app):
+    """The app fixture closes the journal only; the desk (opened by the dashboard) too."""
+    yield
+    desk = app.extensions.get("peaktrade.desk")
+    if desk is not None:
+        desk.close()
+
 
 def _events(journal, sid="s1"):
     return journal.append(sid, [
@@ -108,3 +119,67 @@ def test_sessions_page_lists_size_count_time_range_and_error_rate(client, journa
     assert ">4<" in s2 and "20.00 %" in s2
     old = html.split('data-session="old"')[1].split("</tr>")[0]
     assert "2025-01-01 00:00:00" in old and ">1<" in old
+
+
+def _chain(journal, sid, n, strategy="momo"):
+    for i in range(n):
+        journal.append(sid, [
+            {"kind": "intent", "symbol": "BTC-USD", "strategy": strategy, "intent_id": f"i{i}",
+             "payload": {"side": "BUY", "qty": 1}},
+            {"kind": "gate", "symbol": "BTC-USD", "strategy": strategy, "intent_id": f"i{i}",
+             "payload": {"decision": "block" if i % 2 else "pass", "code": "MIN_NOTIONAL"}},
+        ])
+        if i % 2 == 0:
+            journal.append(sid, [
+                {"kind": "order", "symbol": "BTC-USD", "strategy": strategy,
+                 "intent_id": f"i{i}", "order_id": f"o{i}", "payload": {"status": "NEW"}},
+                {"kind": "fill", "symbol": "BTC-USD", "strategy": strategy, "order_id": f"o{i}",
+                 "payload": {"qty": 1, "price": 100.0}},
+            ])
+
+
+def _tile(html, name):
+    return html.split(f'data-tile="{name}"')[1].split('class="value')[1].split(">")[1] \
+        .split("<")[0].strip()
+
+
+def test_dashboard_shows_tiles_vetoes_strategies_and_a_green_banner(client, journal):
+    _chain(journal, "d1", 4)
+    html = client.get("/").get_data(as_text=True)
+    assert (_tile(html, "attempted"), _tile(html, "executed"), _tile(html, "vetoed")) \
+        == ("4", "2", "2")
+    assert _tile(html, "fill_rate") == "100.0 %"
+    assert 'data-level="green"' in html
+    assert "<code>MIN_NOTIONAL</code>" in html
+    assert 'data-strategy="momo"' in html
+    assert "<svg" in html and 'class="bar"' in html
+
+
+def test_dashboard_banner_is_red_with_the_reason_when_the_kill_switch_is_engaged(app, client,
+                                                                                  journal):
+    from peaktrade.web.context import get_desk
+    _chain(journal, "d1", 1)
+    with app.app_context():
+        get_desk().control("kill_switch.engage", actor="ops", reason="exchange outage")
+    html = client.get("/").get_data(as_text=True)
+    assert 'data-level="red"' in html and "exchange outage" in html
+    assert 'data-kill-switch="engaged"' in html
+
+
+def test_dashboard_tiles_move_over_its_stream(app, journal):
+    from tests.integration.test_stream_sse import SSEReader
+    _chain(journal, "d1", 2)
+    client = app.test_client()
+    stream = SSEReader(client.get("/stream/dashboard", buffered=False))
+    try:
+        assert stream.message().startswith("retry:")
+        (_, first), = stream.events(1)
+        assert 'id="dash-tiles" class="tiles" hx-swap-oob="true"' in first
+        assert _tile(first, "attempted") == "2"
+        _chain(journal, "d1", 3)
+        (_, moved), = stream.events(1)
+        while _tile(moved, "attempted") != "5":
+            (_, moved), = stream.events(1)
+        assert _tile(moved, "executed") == "3"
+    finally:
+        stream.close()
