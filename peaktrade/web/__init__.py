@@ -11,6 +11,7 @@ from flask import Flask
 from peaktrade.config import load_config
 from peaktrade.journal import Journal
 from peaktrade.web import (
+    alerting,
     api,
     controls,
     dashboard,
@@ -39,4 +40,5 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     for module in (api, telemetry_api, paper, oms, controls, telemetry, dashboard, stream, ws):
         app.register_blueprint(module.bp)
+    alerting.init_app(app)
     return app
