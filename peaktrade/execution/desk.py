@@ -79,7 +79,7 @@ def active_session_id(journal_or_root: Journal | str | os.PathLike[str]) -> str 
 class _Batch:
     """The events of one decision, applied to the state as they are added (seq predicted)."""
 
-    __slots__ = ("state", "session_id", "seq", "ts", "mode", "records")
+    __slots__ = ("state", "session_id", "seq", "ts", "mode", "records", "filled")
 
     def __init__(self, state: Any, session_id: str, last_seq: int, ts: str, mode: str) -> None:
         self.state = state
@@ -88,6 +88,7 @@ class _Batch:
         self.ts = ts
         self.mode = mode
         self.records: list[dict] = []
+        self.filled: dict[str, Order] = {}  # symbol -> last order filled in this batch
 
     def add(self, kind: str, payload: dict, *, symbol: str | None = None,
             strategy: str | None = None, intent_id: str | None = None,
@@ -159,7 +160,7 @@ class Desk:
         """Check, route and journal one intent or a batch; one result per input, in order."""
         parsed = self._parse(intents, source)
         with self._decision() as (state, writer, now):
-            moment = _moment(now)
+            moment = _moment(now, rate_window=self.rules.max_orders_per_second is not None)
             kill_switch = self._kill_switch()
             batch = _Batch(state, state.session_id, writer.last_seq, moment.ts, self.rules.mode)
             results = [self._decide(batch, intent, kill_switch, now, moment)
@@ -173,7 +174,7 @@ class Desk:
         with self._mutex:
             state = self._sync()
             now = self._clock()
-            moment = _moment(now)
+            moment = _moment(now, rate_window=self.rules.max_orders_per_second is not None)
             kill_switch = self._kill_switch()
             board = self._board if self._board_readable else None
             if len(parsed) == 1:
@@ -216,7 +217,7 @@ class Desk:
         """Record quotes; resting orders that became marketable fill. Returns the fill records."""
         parsed = parse_quotes(quotes)
         with self._decision() as (state, writer, now):
-            moment = _moment(now)
+            moment = _moment(now, rate_window=self.rules.max_orders_per_second is not None)
             batch = _Batch(state, state.session_id, writer.last_seq, moment.ts, self.rules.mode)
             for q in parsed:
                 batch.add(Kind.QUOTE, {"bid": q.bid, "ask": q.ask, "last": q.last,
@@ -453,14 +454,22 @@ class Desk:
             "exec_id": f"E-{self._short}-{batch.seq + 1}", "route": order.route},
             symbol=order.symbol, strategy=order.strategy, intent_id=order.intent_id,
             order_id=order.order_id, source=order.source)
-        pos = state.positions[order.symbol]
-        mark = state.marks.get(order.symbol, plan.price)
-        batch.add(Kind.POSITION, {
-            "qty": pos.quantity, "avg_price": pos.avg_price, "realized_pnl": pos.realized_pnl,
-            "unrealized_pnl": pos.quantity * (mark - pos.avg_price), "mark": mark},
-            symbol=order.symbol, strategy=order.strategy, order_id=order.order_id,
-            source=order.source)
+        batch.filled[order.symbol] = order
         return [fill]
+
+    def _journal_positions(self, batch: _Batch) -> None:
+        """One position event per symbol the batch filled, after all its fills."""
+        state: DeskState = batch.state
+        for symbol, order in batch.filled.items():
+            pos = state.positions[symbol]
+            mark = state.marks.get(symbol, pos.avg_price)
+            batch.add(Kind.POSITION, {
+                "qty": pos.quantity, "avg_price": pos.avg_price,
+                "realized_pnl": pos.realized_pnl,
+                "unrealized_pnl": pos.quantity * (mark - pos.avg_price), "mark": mark},
+                symbol=symbol, strategy=order.strategy, order_id=order.order_id,
+                source=order.source)
+        batch.filled.clear()
 
     def _may_fill(self, state: DeskState, order: Order, kill_switch: KillSwitchView,
                   now_ts: str) -> bool:
@@ -588,6 +597,7 @@ class Desk:
         return self._state
 
     def _commit(self, writer: SessionWriter, batch: _Batch) -> None:
+        self._journal_positions(batch)
         if not batch.records:
             return
         records = writer.append(batch.records)
@@ -620,8 +630,9 @@ class Desk:
         return out
 
 
-def _moment(now: datetime) -> Moment:
-    return Moment(format_ts(now), now.timestamp(), format_ts(now - timedelta(seconds=1)))
+def _moment(now: datetime, *, rate_window: bool) -> Moment:
+    window = format_ts(now - timedelta(seconds=1)) if rate_window else ""
+    return Moment(format_ts(now), now.timestamp(), window)
 
 
 def _last_verdict(records: list[dict], intent: Intent) -> Verdict:

@@ -50,10 +50,11 @@ class SessionTail:
             self._drain(out)
             return out
         out = []
-        if self._fh is not None:
+        drained = self._fh is not None
+        if drained:
             self._drain(out)  # the rotated segment: nothing more is written to it
             self.close()
-        self._read_archive(out)
+        self._read_archive(out, only_newer=drained)
         if st is not None:
             self._open()
             self._drain(out)
@@ -97,12 +98,21 @@ class SessionTail:
             self.last_seq = record["seq"]
             out.append(record)
 
-    def _read_archive(self, out: list[dict]) -> None:
-        """Records after last_seq in rotated segments (a rotation this tail did not see)."""
+    def _read_archive(self, out: list[dict], *, only_newer: bool) -> None:
+        """Records after last_seq in rotated segments (rotations this tail did not see).
+
+        After draining the segment it had open, only segments that start after last_seq
+        can hold anything new; otherwise a segment is skipped when the next one starts
+        at or before last_seq + 1.
+        """
         for _attempt in range(5):
             try:
-                for segment in archive_segments(self.root, self.session_id).get(
-                        self.session_id, []):
+                segments = archive_segments(self.root, self.session_id).get(self.session_id, [])
+                for index, segment in enumerate(segments):
+                    later = segments[index + 1].first_seq if index + 1 < len(segments) else None
+                    if (only_newer and segment.first_seq <= self.last_seq) or (
+                            later is not None and later <= self.last_seq + 1):
+                        continue
                     for record in read_events(segment.path, after_seq=self.last_seq):
                         record["session_id"] = self.session_id
                         self.last_seq = record["seq"]

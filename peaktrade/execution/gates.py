@@ -59,7 +59,7 @@ def check_price_sanity(intent: Intent, quote: Quote | None, expected: float | No
         return Check(Gate.PRICE_SANITY, Decision.PASS, Code.PRICE_SANITY,
                      "price is finite and > 0", limit=band)
     return Check(Gate.PRICE_SANITY, Decision.PASS, Code.PRICE_SANITY,
-                 f"price within {band:g}% of the last quote", limit=band,
+                 "price within the band around the last quote", limit=band,
                  value=round(worst, 6), headroom=round(band - worst, 6))
 
 
@@ -70,9 +70,11 @@ def check_research_only(intent: Intent, rules: Rules) -> Check:
         return Check(Gate.RESEARCH_ONLY, Decision.BLOCK, Code.RESEARCH_ONLY,
                      f"intent is tagged {RESEARCH_ONLY_TAG} and the desk is in live mode",
                      limit=rules.mode, value=RESEARCH_ONLY_TAG)
+    if tagged:
+        return Check(Gate.RESEARCH_ONLY, Decision.PASS, Code.RESEARCH_ONLY,
+                     f"{rules.mode} mode admits {RESEARCH_ONLY_TAG}", limit=rules.mode)
     return Check(Gate.RESEARCH_ONLY, Decision.PASS, Code.RESEARCH_ONLY,
-                 f"{rules.mode} mode" + (f" admits {RESEARCH_ONLY_TAG}" if tagged else ""),
-                 limit=rules.mode)
+                 f"not tagged {RESEARCH_ONLY_TAG}", limit=rules.mode)
 
 
 def round_to_lot(quantity: float, lot: float) -> float:
@@ -96,7 +98,7 @@ def check_lot_size(quantity: float, instrument: Instrument) -> tuple[Check, floa
                      f"quantity {quantity:g} rounded down to {rounded:g} (lot {lot:g})",
                      limit=lot, value=quantity, headroom=None), rounded
     return Check(Gate.LOT_SIZE, Decision.PASS, Code.LOT_SIZE,
-                 f"quantity is a whole number of lots of {lot:g}", limit=lot,
+                 "quantity is a whole number of lots", limit=lot,
                  value=quantity), rounded
 
 
@@ -110,5 +112,5 @@ def check_min_notional(quantity: float, price: float, rules: Rules) -> Check:
                      f"notional {notional:.2f} is below the minimum {minimum:.2f}",
                      limit=minimum, value=round(notional, 6), headroom=headroom)
     return Check(Gate.MIN_NOTIONAL, Decision.PASS, Code.MIN_NOTIONAL,
-                 f"notional {notional:.2f} meets the minimum {minimum:.2f}",
+                 "notional meets the minimum",
                  limit=minimum, value=round(notional, 6), headroom=headroom)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from peaktrade.execution.codes import Decision
 from peaktrade.execution.controls import (
@@ -31,6 +33,8 @@ from peaktrade.execution.risk import (
 from peaktrade.execution.rules import Rules
 from peaktrade.execution.state import ControlBoard, DeskState
 
+BLOCK = Decision.BLOCK
+
 
 @dataclass(frozen=True, slots=True)
 class Moment:
@@ -41,8 +45,7 @@ class Moment:
     rate_window_start: str
 
 
-@dataclass(frozen=True, slots=True)
-class Evaluation:
+class Evaluation(NamedTuple):
     """A verdict plus what execution needs: the quantity after adjustment, the expected price."""
 
     verdict: Verdict
@@ -51,55 +54,74 @@ class Evaluation:
 
     @property
     def blocked(self) -> bool:
-        return self.verdict.decision == Decision.BLOCK
+        return self.verdict.decision == BLOCK
 
 
 def evaluate(intent: Intent, state: DeskState, board: ControlBoard | None,
              kill_switch: KillSwitchView, rules: Rules, catalog: Catalog,
              now: Moment) -> Evaluation:
     """Run kill switch -> QA -> breakers -> gates -> risk on one intent against the state."""
-    checks: list[Check] = []
-    qty = intent.quantity
     symbol, side = intent.symbol, intent.side
     reducing = state.is_reducing(symbol, intent.signed_quantity)
-
-    def done(price: float | None = None) -> Evaluation:
-        return Evaluation(_verdict(intent, qty, checks), qty, price)
-
-    def run(check: Check | None) -> bool:
-        if check is None:
-            return False
-        checks.append(check)
-        return check.decision == Decision.BLOCK
-
-    if run(check_kill_switch(kill_switch, reducing)) or run(check_qa(board)) \
-            or run(check_breakers(state, now.ts, intent.strategy, reducing)):
-        return done()
+    checks = [check_kill_switch(kill_switch, reducing), check_qa(board)]
+    breaker = check_breakers(state, now.ts, intent.strategy, reducing) if state.latches \
+        else None
+    if breaker is not None:
+        checks.append(breaker)
+    if checks[-1].decision == BLOCK or checks[1].decision == BLOCK or \
+            checks[0].decision == BLOCK:
+        return _done(intent, intent.quantity, None, _upto_block(checks))
     quote = state.quotes.get(symbol)
     price = expected_price(side, intent.order_type, intent.limit_price, intent.price, quote,
                            rules.slippage_bps)
-    if run(check_price_sanity(intent, quote, price, rules, now.epoch)) \
-            or run(check_research_only(intent, rules)):
-        return done()
-    lot_check, qty = check_lot_size(qty, catalog.get(symbol))
-    if run(lot_check):
-        qty = intent.quantity
-        return done()
-    if price is None:  # a LIMIT order has its limit; a MARKET one was stopped by PriceSanity
-        return done()
-    risk = (
-        lambda: check_min_notional(qty, price, rules),
-        lambda: check_rate(state, rules, now.rate_window_start),
-        lambda: check_max_notional(state, rules, symbol, side, qty, price),
-        lambda: check_max_weight(state, rules, symbol, side, qty, price, lambda: state.equity),
-        lambda: check_gross(state, rules, symbol, side, qty, price),
-        lambda: check_group(state, rules, catalog, symbol, side, qty, price, region=False),
-        lambda: check_group(state, rules, catalog, symbol, side, qty, price, region=True),
-    )
-    for make in risk:
-        if run(make()):
-            break
-    return done(price)
+    for check in (check_price_sanity(intent, quote, price, rules, now.epoch),
+                  check_research_only(intent, rules)):
+        checks.append(check)
+        if check.decision == BLOCK:
+            return _done(intent, intent.quantity, None, checks)
+    lot_check, qty = check_lot_size(intent.quantity, catalog.get(symbol))
+    checks.append(lot_check)
+    if lot_check.decision == BLOCK or price is None:
+        return _done(intent, intent.quantity, None, checks)
+    check = check_min_notional(qty, price, rules)
+    checks.append(check)
+    if check.decision == BLOCK or not rules.has_risk_limits:
+        return _done(intent, qty, price, checks)
+    for make in _RISK_CHECKS:
+        check = make(state, rules, catalog, now, symbol, side, qty, price)
+        if check is not None:
+            checks.append(check)
+            if check.decision == BLOCK:
+                break
+    return _done(intent, qty, price, checks)
+
+
+_RISK_CHECKS: tuple[Callable[..., Check | None], ...] = (
+    lambda state, rules, catalog, now, symbol, side, qty, price:
+        check_rate(state, rules, now.rate_window_start),
+    lambda state, rules, catalog, now, symbol, side, qty, price:
+        check_max_notional(state, rules, symbol, side, qty, price),
+    lambda state, rules, catalog, now, symbol, side, qty, price:
+        check_max_weight(state, rules, symbol, side, qty, price, lambda: state.equity),
+    lambda state, rules, catalog, now, symbol, side, qty, price:
+        check_gross(state, rules, symbol, side, qty, price),
+    lambda state, rules, catalog, now, symbol, side, qty, price:
+        check_group(state, rules, catalog, symbol, side, qty, price, region=False),
+    lambda state, rules, catalog, now, symbol, side, qty, price:
+        check_group(state, rules, catalog, symbol, side, qty, price, region=True),
+)
+
+
+def _upto_block(checks: list[Check]) -> list[Check]:
+    """The chain stops at the first block: later checks were not run."""
+    for index, check in enumerate(checks):
+        if check.decision == BLOCK:
+            return checks[:index + 1]
+    return checks
+
+
+def _done(intent: Intent, qty: float, price: float | None, checks: list[Check]) -> Evaluation:
+    return Evaluation(_verdict(intent, qty, checks), qty, price)
 
 
 def _verdict(intent: Intent, qty: float, checks: list[Check]) -> Verdict:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +40,11 @@ class OrderResult:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
-    """One check's decision: pass, adjust or block, with the limit, value and headroom."""
+class Check(NamedTuple):
+    """One check's decision: pass, adjust or block, with the limit, value and headroom.
+
+    A NamedTuple rather than a frozen dataclass: several are built per intent on the hot path.
+    """
 
     gate: str
     decision: str
@@ -53,9 +55,7 @@ class Check:
     headroom: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"gate": self.gate, "decision": self.decision, "code": self.code,
-                "reason": self.reason, "limit": self.limit, "value": self.value,
-                "headroom": self.headroom}
+        return self._asdict()
 
 
 @dataclass(frozen=True, slots=True)

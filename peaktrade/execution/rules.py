@@ -28,6 +28,7 @@ class Rules:
     max_sector_exposure: Mapping[str, float]
     max_region_exposure: Mapping[str, float]
     breaker_limits: Mapping[str, float]
+    has_risk_limits: bool  # any pre-trade risk limit set (all are off by default)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Rules:
@@ -48,4 +49,8 @@ class Rules:
             max_sector_exposure=dict(risk["max_sector_exposure"]),
             max_region_exposure=dict(risk["max_region_exposure"]),
             breaker_limits=limits,
+            has_risk_limits=any(risk[key] is not None for key in (
+                "max_notional_per_symbol", "max_weight_per_symbol", "max_gross_exposure",
+                "max_orders_per_second")) or bool(risk["max_sector_exposure"])
+            or bool(risk["max_region_exposure"]),
         )

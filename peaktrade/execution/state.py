@@ -127,6 +127,7 @@ class DeskState:
         self.positions: dict[str, Position] = {}
         self.quotes: dict[str, Quote] = {}
         self.marks: dict[str, float] = {}
+        self.market_value = 0.0  # sum of position quantity x mark, kept as both change
         self.working_buy: dict[str, float] = {}
         self.working_sell: dict[str, float] = {}
         self.executions: list[dict] = []
@@ -161,9 +162,13 @@ class DeskState:
 
     @property
     def equity(self) -> float:
-        marks = self.marks
-        return self.cash + sum(p.quantity * marks.get(p.symbol, p.avg_price)
-                               for p in self.positions.values())
+        return self.cash + self.market_value
+
+    def _set_mark(self, symbol: str, mark: float) -> None:
+        pos = self.positions.get(symbol)
+        if pos is not None and pos.quantity:
+            self.market_value += pos.quantity * (mark - self.marks.get(symbol, mark))
+        self.marks[symbol] = mark
 
     def mark(self, symbol: str) -> float | None:
         return self.marks.get(symbol)
@@ -225,6 +230,10 @@ class DeskState:
     def _on_order(self, record: dict) -> None:
         order = self._new_order(record, Status.NEW)
         self.working[order.order_id] = order
+        if order.symbol not in self.marks:
+            price = order.limit_price if order.limit_price is not None else order.price
+            if price is not None and price > 0:
+                self._set_mark(order.symbol, price)
         self._add_working(order, order.leaves)
         self.trades_today += 1
         if order.strategy:
@@ -267,7 +276,11 @@ class DeskState:
         self._add_working(order, order.leaves - before)
         symbol = order.symbol
         signed = qty if order.side == Side.BUY else -qty
+        quote = self.quotes.get(symbol)
+        if quote is None:
+            self._set_mark(symbol, price)
         realized = self._fold_position(symbol, signed, price)
+        self.market_value += signed * self.marks[symbol]
         self.positions[symbol].realized_pnl -= fee
         self.cash -= signed * price + fee
         if realized is not None:
@@ -275,10 +288,7 @@ class DeskState:
                 self.loss_streak += 1
             elif realized - fee > 0:
                 self.loss_streak = 0
-        quote = self.quotes.get(symbol)
-        if quote is None:
-            self.marks[symbol] = price
-        elif quote.size_left is not None:
+        if quote is not None and quote.size_left is not None:
             self.quotes[symbol] = _replace_size(quote, max(quote.size_left - qty, 0.0))
         self.executions.append({
             "exec_id": payload.get("exec_id") or f"{record['order_id']}-{record['seq']}",
@@ -329,7 +339,10 @@ class DeskState:
         self.quotes[quote.symbol] = quote
         mark = quote.mark
         if mark is not None:
-            self.marks[quote.symbol] = mark
+            self._set_mark(quote.symbol, mark)
+            equity = self.equity
+            if equity > self.day_peak_equity:
+                self.day_peak_equity = equity
 
     def _on_control(self, record: dict) -> None:
         p = record["payload"]

@@ -1,0 +1,110 @@
+"""Desk.submit throughput with the journal on and the default fsync policy.
+
+Targets (issue 3): single intents >= 20,000/s, batches of 100 >= 50,000/s,
+two processes contending on one session >= 10,000/s in total.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from peaktrade.config import load_config  # noqa: E402
+from peaktrade.execution import Desk  # noqa: E402
+
+SINGLE_N = 20_000
+BATCH_N = 50_000
+CONTENDED_N = 10_000
+SYMBOLS = ("BTC-USD", "ETH-USD", "AAPL", "MSFT")
+
+
+def make_desk(root: str) -> Desk:
+    config = load_config({"log_dir": root}, environ={})
+    return Desk.from_config(config, environ={})
+
+
+def intent(i: int) -> dict:
+    symbol = SYMBOLS[i % len(SYMBOLS)]
+    return {"symbol": symbol, "side": "BUY" if i % 2 else "SELL", "quantity": 1,
+            "price": 100.0, "strategy": "bench"}
+
+
+def run_single(root: str, n: int) -> float:
+    desk = make_desk(root)
+    desk.submit(intent(0))
+    intents = [intent(i) for i in range(n)]
+    start = time.perf_counter()
+    for item in intents:
+        desk.submit(item)
+    elapsed = time.perf_counter() - start
+    desk.close()
+    return n / elapsed
+
+
+def run_batches(root: str, n: int, size: int = 100) -> float:
+    desk = make_desk(root)
+    desk.submit(intent(0))
+    batches = [[intent(i + j) for j in range(size)] for i in range(0, n, size)]
+    start = time.perf_counter()
+    for batch in batches:
+        desk.submit(batch)
+    elapsed = time.perf_counter() - start
+    desk.close()
+    return n / elapsed
+
+
+def _contender(root: str, n: int, ready, go, out) -> None:
+    desk = make_desk(root)
+    desk.submit(intent(0))
+    intents = [intent(i) for i in range(n)]
+    ready.wait()
+    go.wait()
+    start = time.perf_counter()
+    for item in intents:
+        desk.submit(item)
+    out.put((start, time.perf_counter()))
+    desk.close()
+
+
+def run_contended(root: str, n: int, processes: int = 2) -> float:
+    make_desk(root).session_id  # noqa: B018 - start the session once
+    ctx = multiprocessing.get_context("fork")
+    ready = ctx.Barrier(processes + 1)
+    go = ctx.Event()
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_contender, args=(root, n, ready, go, out))
+             for _ in range(processes)]
+    for p in procs:
+        p.start()
+    ready.wait()
+    go.set()
+    spans = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join()
+    elapsed = max(end for _, end in spans) - min(start for start, _ in spans)
+    return processes * n / elapsed
+
+
+def report(name: str, figure: float, target: float) -> None:
+    verdict = "ok" if figure >= target else "BELOW TARGET"
+    print(f"{name:<40} {figure:>10,.0f} intents/s   target >= {target:,.0f}   {verdict}")
+
+
+def main() -> int:
+    os.environ.pop("PEAKTRADE_KILL_SWITCH", None)
+    with tempfile.TemporaryDirectory() as tmp:
+        report("Desk.submit, single intents", run_single(f"{tmp}/single", SINGLE_N), 20_000)
+        report("Desk.submit, batches of 100", run_batches(f"{tmp}/batch", BATCH_N), 50_000)
+        report("Desk.submit, 2 processes contending",
+               run_contended(f"{tmp}/contended", CONTENDED_N), 10_000)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
