@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 import orjson
 
-from peaktrade.events import KINDS, InvalidSessionId, canonical_ts, validate_session_id
+from peaktrade.events import (
+    KINDS,
+    InvalidSessionId,
+    canonical_ts,
+    parse_line,
+    validate_session_id,
+)
 from peaktrade.journal import JournalCursor, read_events
-from peaktrade.journal.reader import Filter
+from peaktrade.journal.reader import Filter, iter_lines
 from peaktrade.telemetry.describe import describe
 from peaktrade.telemetry.replay import Replay
 from peaktrade.telemetry.summary import SummaryBuilder
@@ -411,3 +419,65 @@ def _latency_row(name: str, stats: dict[str, Any]) -> str:
     return (f"{name:<16} {stats['n']:>7,} {stats['unmatched']:>9,} "
             + " ".join(f"{_num(stats[k], 3):>9}" for k in ("min", "p50", "p90", "p95", "p99",
                                                           "max")))
+
+
+CHECK_EPILOG = """\b
+Prints every invalid line (file:line and the start of the line), every event whose
+time is earlier than the event before it, and seq numbers that repeat or skip.
+Exit codes:
+  0  no problem found
+  2  no journal found at --path (or no files for --session)
+  3  invalid lines, timestamps out of order, or seq problems found"""
+EXCERPT_CHARS = 80
+
+
+@group.command("check", epilog=CHECK_EPILOG)
+@path_option
+@session_option
+@click.option("--max-shown", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Print at most this many problems per kind.")
+def check(path: Path | None, session_id: str | None, max_shown: int) -> None:
+    """Find bad lines, timestamps out of order and seq gaps, file by file."""
+    path = resolve_path(path)
+    require_logs(path, session_id)
+    found = {"invalid line": 0, "time out of order": 0, "seq problem": 0}
+    for sid, files in read_events(path, session_id=session_id).files():
+        last_ts, last_seq = None, None
+        for file in files:
+            for line_no, line, rec in file_lines(file, sid):
+                where = f"{file}:{line_no}"
+                if rec is None:
+                    problem, text = "invalid line", _excerpt(line)
+                elif last_ts is not None and rec["ts"] < last_ts:
+                    problem, text = "time out of order", f"{rec['ts']} is before {last_ts}"
+                elif last_seq is not None and rec["v"] and rec["seq"] != last_seq + 1:
+                    problem, text = "seq problem", f"seq {rec['seq']} after {last_seq}"
+                else:
+                    problem = None
+                if rec is not None:
+                    last_ts, last_seq = rec["ts"], rec["seq"] if rec["v"] else None
+                if problem is None:
+                    continue
+                found[problem] += 1
+                if found[problem] <= max_shown:
+                    click.echo(f"{where}: {problem}: {text}")
+    click.echo(", ".join(f"{count} {name}(s)" for name, count in found.items()))
+    if any(found.values()):
+        raise SystemExit(EXIT_ERROR_RATE)
+
+
+def file_lines(path: Path, session_id: str | None) -> Iterator[tuple[int, bytes, dict | None]]:
+    """(line number, line, record or None) of every non-blank line of a journal file."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        for line_no, line in enumerate(iter_lines(fh), 1):
+            if line is None:
+                yield line_no, b"<line longer than the reader's limit>", None
+            elif line.strip():
+                yield line_no, line, parse_line(line, line_no, session_id)
+
+
+def _excerpt(line: bytes) -> str:
+    text = line[:EXCERPT_CHARS].decode("utf-8", "backslashreplace")
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+    return text + ("..." if len(line) > EXCERPT_CHARS else "")

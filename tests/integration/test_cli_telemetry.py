@@ -127,3 +127,29 @@ def test_replay_writes_json_and_chains(golden, tmp_path):
 
 def test_replay_exits_2_without_logs(tmp_path):
     assert run("telemetry", "replay", "--path", str(tmp_path / "none")).exit_code == 2
+
+
+def test_check_lists_every_bad_line_with_its_line_number(golden):
+    result = run("telemetry", "check", "--path", str(golden / "golden_session_bad_lines.jsonl"))
+    assert result.exit_code == 3
+    assert ":5: invalid line: this is not json at all" in result.output
+    assert ":21: invalid line: \\x00\\x00\\x00\\x00" in result.output
+    assert "9 invalid line(s), 0 time out of order(s), 0 seq problem(s)" in result.output
+    assert run("telemetry", "check", "--path", str(golden), "--session",
+               "golden_session_ok").exit_code == 0
+
+
+def test_check_finds_timestamps_out_of_order_and_seq_gaps(log_dir):
+    journal = Journal(log_dir, fsync="never")
+    journal.append("s", [{"kind": "heartbeat", "ts": "2026-01-05T14:30:02Z", "payload": {}},
+                         {"kind": "heartbeat", "ts": "2026-01-05T14:30:01Z", "payload": {}}])
+    journal.close()
+    with open(log_dir / "s.jsonl", "ab") as fh:
+        fh.write(b'{"v":1,"seq":9,"ts":"2026-01-05T14:30:03.000000Z","session_id":"s",'
+                 b'"kind":"heartbeat","mode":"paper","symbol":null,"strategy":null,'
+                 b'"intent_id":null,"order_id":null,"source":null,"payload":{}}\n')
+    result = run("telemetry", "check", "--path", str(log_dir))
+    assert result.exit_code == 3
+    assert "s.jsonl:2: time out of order: 2026-01-05T14:30:01.000000Z is before " \
+           "2026-01-05T14:30:02.000000Z" in result.output
+    assert "s.jsonl:3: seq problem: seq 9 after 2" in result.output
