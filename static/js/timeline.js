@@ -1,4 +1,5 @@
-// Live timeline: pause/resume with a count of what arrived meanwhile, and a row cap.
+// Live timeline and dashboard: stream state, pause/resume with a count of what arrived
+// meanwhile, and a row cap.
 (function () {
   "use strict";
 
@@ -64,6 +65,14 @@
   });
 
   document.addEventListener("htmx:sseMessage", trimRows);
+
+  // The section says whether its stream is open, for the operator and for tests.
+  document.addEventListener("htmx:sseOpen", function (event) {
+    event.target.setAttribute("data-stream", "open");
+  });
+  document.addEventListener("htmx:sseError", function (event) {
+    event.target.setAttribute("data-stream", "reconnecting");
+  });
 
   // A new filter replaces the page section and its stream: start live again.
   document.addEventListener("htmx:afterSwap", function (event) {
