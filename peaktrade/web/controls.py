@@ -2,6 +2,124 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, render_template, request
+from marshmallow import ValidationError
+
+from peaktrade.execution import DeskError
+from peaktrade.execution.codes import KILL_SWITCH_MODES, Action
+from peaktrade.web.context import get_desk
+from peaktrade.web.paper import json_body
+from peaktrade.web.schemas import (
+    CONTROLS,
+    BreakerResetFormSchema,
+    BreakerResetSchema,
+    KillSwitchFormSchema,
+    KillSwitchSchema,
+    QaSchema,
+    first_message,
+)
 
 bp = Blueprint("controls", __name__)
+
+KILL_SWITCH_ACTION = {"engage": Action.KILL_SWITCH_ENGAGE, "release": Action.KILL_SWITCH_RELEASE}
+DEFAULT_BREAKER_RESET_REASON = "manual reset"
+
+
+def _actor(given: str | None, channel: str) -> str:
+    """Who acted: the given name, else the channel and the client's address."""
+    return given or f"{channel}@{request.remote_addr}"
+
+
+def _kill_switch(data: dict, channel: str) -> dict:
+    return get_desk().control(KILL_SWITCH_ACTION[data["action"]],
+                              actor=_actor(data.get("actor"), channel),
+                              reason=data["reason"], mode=data.get("mode"))
+
+
+def _breaker_reset(name: str, data: dict, channel: str) -> dict:
+    return get_desk().control(Action.BREAKER_RESET, actor=_actor(data.get("actor"), channel),
+                              reason=data.get("reason") or DEFAULT_BREAKER_RESET_REASON,
+                              breaker=name.upper())
+
+
+@bp.get("/api/v1/controls")
+def api_controls():
+    """Kill switch, QA block and circuit breakers."""
+    return jsonify(CONTROLS.dump(get_desk().controls()))
+
+
+@bp.post("/api/v1/controls/kill-switch")
+def api_kill_switch():
+    """Engage (HALT or REDUCE_ONLY) or release the kill switch, with who and why."""
+    _kill_switch(KillSwitchSchema().load(json_body()), "api")
+    return jsonify(CONTROLS.dump(get_desk().controls()))
+
+
+@bp.post("/api/v1/controls/breakers/<name>/reset")
+def api_breaker_reset(name: str):
+    """Reset a tripped circuit breaker (journaled)."""
+    _breaker_reset(name, BreakerResetSchema().load(json_body(required=False)), "api")
+    return jsonify(CONTROLS.dump(get_desk().controls()))
+
+
+@bp.post("/api/v1/controls/qa")
+def api_qa():
+    """Set the QA status: when the desk cannot trade today every order is blocked."""
+    data = QaSchema().load(json_body())
+    action = Action.QA_UNBLOCK if data["can_trade_today"] else Action.QA_BLOCK
+    get_desk().control(action, actor=_actor(data.get("actor"), "api"), reason=data["reason"])
+    return jsonify(CONTROLS.dump(get_desk().controls()))
+
+
+def controls_state() -> dict[str, Any] | None:
+    """The controls for the header; None when they cannot be read (shown as unknown)."""
+    try:
+        return get_desk().controls()
+    except Exception:  # the header must render even when the desk cannot be read
+        current_app.logger.exception("desk controls could not be read for the page header")
+        return None
+
+
+@bp.app_template_global()
+def header_controls() -> dict[str, Any]:
+    """What _controls_header.html shows on every page."""
+    return {"controls": controls_state(), "kill_switch_modes": KILL_SWITCH_MODES}
+
+
+def _header(message: str | None = None, ok: bool = True, part: str | None = None) -> str:
+    return render_template("_controls_header.html", message=message, ok=ok, part=part,
+                           controls_header=header_controls())
+
+
+@bp.get("/controls/header")
+def header():
+    """The controls header alone (or only its state with ?part=state), for polling."""
+    return _header(part=request.args.get("part"))
+
+
+@bp.post("/controls/kill-switch")
+def kill_switch_form():
+    """Engage or release the kill switch from the page header."""
+    try:
+        data = KillSwitchFormSchema().load(request.form)
+        _kill_switch(data, "web")
+    except ValidationError as err:
+        return _header(first_message(err.messages), ok=False)
+    except DeskError as err:
+        return _header(str(err), ok=False)
+    verb = "engaged" if data["action"] == "engage" else "released"
+    return _header(f"Kill switch {verb}.")
+
+
+@bp.post("/controls/breakers/<name>/reset")
+def breaker_reset_form(name: str):
+    """Reset a tripped breaker from the page header."""
+    try:
+        _breaker_reset(name, BreakerResetFormSchema().load(request.form), "web")
+    except ValidationError as err:
+        return _header(first_message(err.messages), ok=False)
+    except DeskError as err:
+        return _header(str(err), ok=False)
+    return _header(f"Breaker {name.upper()} reset.")

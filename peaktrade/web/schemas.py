@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
 from marshmallow import (
     EXCLUDE,
     RAISE,
@@ -17,14 +18,19 @@ from marshmallow import (
     validates_schema,
 )
 
-SIDES = ("BUY", "SELL")
-ORDER_TYPES = ("MARKET", "LIMIT")
-TIFS = ("DAY", "IOC")
-KILL_SWITCH_MODES = ("HALT", "REDUCE_ONLY")
-KILL_SWITCH_ACTIONS = ("ENGAGE", "RELEASE")
-STATUSES = ("NEW", "PARTIAL", "FILLED", "CANCELLED", "REJECTED")
-WORKING_STATUSES = ("NEW", "PARTIAL")
-STATUS_FILTERS = {**{status: (status,) for status in STATUSES}, "WORKING": WORKING_STATUSES}
+from peaktrade.execution.codes import (
+    KILL_SWITCH_MODES,
+    ORDER_TYPES,
+    SIDES,
+    STATUSES,
+    TIFS,
+    WORKING_STATUSES,
+)
+
+KILL_SWITCH_ACTIONS = ("engage", "release")
+# The blotter's quick filters: one status, or WORKING for every order still in the market.
+STATUS_FILTERS = {**{status: (status,) for status in STATUSES},
+                  "WORKING": tuple(sorted(WORKING_STATUSES))}
 
 MAX_TEXT = 200
 MAX_ID = 64
@@ -34,14 +40,15 @@ MAX_SYMBOL = 32
 
 
 class Choice(fields.String):
-    """A string from a fixed set, in any case; loads upper-case; the error lists what is allowed."""
+    """A string from a fixed set in any case, folded to one case; errors list what is allowed."""
 
-    def __init__(self, choices: Iterable[str], **kwargs: Any) -> None:
+    def __init__(self, choices: Iterable[str], *, lower: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.choices = tuple(choices)
+        self.fold = str.lower if lower else str.upper
+        self.choices = tuple(self.fold(choice) for choice in choices)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs).strip().upper()
+        text = self.fold(super()._deserialize(value, attr, data, **kwargs).strip())
         if text not in self.choices:
             raise ValidationError(f"{attr} must be one of {', '.join(self.choices)}, "
                                   f"got {value!r}")
@@ -234,21 +241,16 @@ def load_quotes(body: Any, max_items: int) -> list[dict]:
 class KillSwitchSchema(_Strict):
     """Engage or release the kill switch."""
 
-    action = Choice(KILL_SWITCH_ACTIONS, required=True,
+    action = Choice(KILL_SWITCH_ACTIONS, lower=True, required=True,
                     error_messages={"required": "action is required: engage or release"})
     mode = Choice(KILL_SWITCH_MODES, load_default=None, allow_none=True)
     reason = Text(MAX_TEXT)
     actor = Text(MAX_ID)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _reason_given(self, data: dict, **kwargs: Any) -> None:
         if not data.get("reason"):
             raise ValidationError("reason is required: say why, it is journaled", "reason")
-
-    @post_load
-    def _lower_action(self, data: dict, **kwargs: Any) -> dict:
-        data["action"] = data["action"].lower()
-        return data
 
 
 class KillSwitchFormSchema(KillSwitchSchema):
@@ -281,7 +283,7 @@ class QaSchema(_Strict):
     reason = Text(MAX_TEXT)
     actor = Text(MAX_ID)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _reason_given(self, data: dict, **kwargs: Any) -> None:
         if not data.get("reason"):
             raise ValidationError("reason is required: say why, it is journaled", "reason")
@@ -491,3 +493,33 @@ EXECUTIONS = ExecutionSchema(many=True)
 MARKET_QUOTES = MarketQuoteSchema(many=True)
 ROUTES = RouteSchema(many=True)
 CONTROLS = ControlsSchema()
+
+
+class BadBody(ValueError):
+    """The request body is not JSON of the expected shape (answered with 400)."""
+
+
+def parse_json_body(content_type: str | None, raw: bytes, *, required: bool = True) -> Any:
+    """Decode a JSON request body; say what was wrong with the content type or the JSON."""
+    if not raw.strip():
+        if required:
+            raise BadBody("the request body is empty; send JSON")
+        return {}
+    mimetype = (content_type or "").split(";")[0].strip().lower()
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise BadBody(f"send JSON with Content-Type: application/json, got {mimetype or 'none'!r}")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise BadBody(f"malformed JSON: {err}") from None
+
+
+def first_message(messages: Any) -> str:
+    """The first message of a (nested) marshmallow error; list items say their index."""
+    if isinstance(messages, dict) and messages:
+        key, value = next(iter(messages.items()))
+        inner = first_message(value)
+        return f"item {key}: {inner}" if isinstance(key, int) else inner
+    if isinstance(messages, list | tuple) and messages:
+        return first_message(messages[0])
+    return str(messages)
