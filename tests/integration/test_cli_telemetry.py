@@ -12,6 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from peaktrade.cli import main
+from peaktrade.config import load_config
+from peaktrade.execution import Desk
 from peaktrade.journal import Journal
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -153,3 +155,19 @@ def test_check_finds_timestamps_out_of_order_and_seq_gaps(log_dir):
     assert "s.jsonl:2: time out of order: 2026-01-05T14:30:01.000000Z is before " \
            "2026-01-05T14:30:02.000000Z" in result.output
     assert "s.jsonl:3: seq problem: seq 9 after 2" in result.output
+
+
+def test_tail_follows_the_active_session_when_none_is_named(log_dir):
+    desk = Desk.from_config(load_config({"log_dir": str(log_dir)}, environ={}), environ={})
+    desk.quote({"symbol": "AAPL", "bid": 99.0, "ask": 101.0})
+    active = desk.session_id
+    desk.close()
+    result = run("telemetry", "tail", "--path", str(log_dir), "--kind", "quote")
+    assert result.exit_code == 0
+    assert f"{active}#" in result.output and "AAPL" in result.output
+
+
+def test_tail_without_an_active_session_asks_for_one(tmp_path):
+    result = CliRunner().invoke(main, ["telemetry", "tail", "--path", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "name one with --session" in result.output
