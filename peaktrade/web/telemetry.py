@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import threading
 from collections.abc import Mapping
@@ -215,9 +216,69 @@ def _up_to(snapshot_seq: int, decisions: tuple[str, ...]):
     return keep
 
 
+class _FileStats:
+    """Line counts of journal files, cached by (path, size, mtime).
+
+    The active segment (at most one rotation size) is counted on request; archive
+    segments never change and are counted once, in the background, so a large session
+    does not hold up the page.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[Path, tuple[tuple[int, int], LineStats]] = {}
+        self._pending: set[Path] = set()
+        self._lock = threading.Lock()
+
+    def of(self, path: Path, *, wait: bool) -> LineStats | None:
+        """The counts of a file; None while an archive is still being counted."""
+        st = path.stat()
+        stamp = (st.st_size, st.st_mtime_ns)
+        with self._lock:
+            hit = self._cache.get(path)
+            if hit is not None and hit[0] == stamp:
+                return hit[1]
+            if not wait:
+                if path not in self._pending:
+                    self._pending.add(path)
+                    threading.Thread(target=self._count, args=(path, stamp), daemon=True,
+                                     name="sessions-count").start()
+                return None
+        return self._count(path, stamp)
+
+    def _count(self, path: Path, stamp: tuple[int, int]) -> LineStats:
+        stats = LineStats()
+        with contextlib.suppress(FileNotFoundError):  # compressed meanwhile: .gz is listed next
+            stats = count_lines(path)
+        with self._lock:
+            self._cache[path] = (stamp, stats)
+            self._pending.discard(path)
+        return stats
+
+
+def count_lines(path: Path) -> LineStats:
+    """Total, blank, valid and invalid lines of one journal file (.jsonl or .jsonl.gz)."""
+    stats = LineStats()
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        for line in iter_lines(fh):
+            stats.total += 1
+            if line is None:
+                stats.invalid += 1
+            elif not line.strip():
+                stats.blank += 1
+            elif parse_line(line, stats.total) is None:
+                stats.invalid += 1
+            else:
+                stats.valid += 1
+    return stats
+
+
+_FILE_STATS = _FileStats()
+
+
 @dataclass(frozen=True)
 class SessionInfo:
-    """One row of the sessions page."""
+    """One row of the sessions page; `complete` is False while archives are being counted."""
 
     session_id: str
     size_bytes: int
@@ -226,41 +287,7 @@ class SessionInfo:
     last_ts: str | None
     error_rate: float
     files: int
-
-
-class _FileStats:
-    """Line counts of journal files, cached by (path, size, mtime): archives are read once."""
-
-    def __init__(self) -> None:
-        self._cache: dict[Path, tuple[tuple[int, int], LineStats]] = {}
-        self._lock = threading.Lock()
-
-    def of(self, path: Path) -> LineStats:
-        st = path.stat()
-        stamp = (st.st_size, st.st_mtime_ns)
-        with self._lock:
-            hit = self._cache.get(path)
-        if hit is not None and hit[0] == stamp:
-            return hit[1]
-        stats = LineStats()
-        opener = gzip.open if path.name.endswith(".gz") else open
-        with opener(path, "rb") as fh:
-            for line in iter_lines(fh):
-                stats.total += 1
-                if line is None:
-                    stats.invalid += 1
-                elif not line.strip():
-                    stats.blank += 1
-                elif parse_line(line, stats.total) is None:
-                    stats.invalid += 1
-                else:
-                    stats.valid += 1
-        with self._lock:
-            self._cache[path] = (stamp, stats)
-        return stats
-
-
-_FILE_STATS = _FileStats()
+    complete: bool
 
 
 def session_info(root: Path, session_id: str) -> SessionInfo | None:
@@ -270,22 +297,27 @@ def session_info(root: Path, session_id: str) -> SessionInfo | None:
         return None
     stats = LineStats()
     size = 0
+    complete = True
     try:
         for path in files:
             size += path.stat().st_size
-            stats.add(_FILE_STATS.of(path))
+            counted = _FILE_STATS.of(path, wait=path.parent == root)
+            if counted is None:
+                complete = False
+            else:
+                stats.add(counted)
     except FileNotFoundError:
         return session_info(root, session_id)  # rotated or compressed meanwhile
-    first = next(iter(newest(root, 1, session_id=session_id)), None)
-    oldest = None
+    last = next(iter(newest(root, 1, session_id=session_id)), None)
+    first = None
     for path in files:
-        oldest = next(iter(read_events(path, limit=1)), None)
-        if oldest is not None:
+        first = next(iter(read_events(path, limit=1)), None)
+        if first is not None:
             break
     return SessionInfo(session_id=session_id, size_bytes=size, event_count=stats.valid,
-                       first_ts=oldest["ts"] if oldest else None,
-                       last_ts=first["ts"] if first else None,
-                       error_rate=stats.error_rate, files=len(files))
+                       first_ts=first["ts"] if first else None,
+                       last_ts=last["ts"] if last else None,
+                       error_rate=stats.error_rate, files=len(files), complete=complete)
 
 
 @bp.get("/sessions")

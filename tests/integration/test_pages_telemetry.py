@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import threading
 
 import pytest
 
@@ -111,6 +112,11 @@ def test_sessions_page_lists_size_count_time_range_and_error_rate(client, journa
     with gzip.open(archive / "old.1.jsonl.gz", "wb") as fh:
         fh.write(b'{"ts": "2025-01-01T00:00:00Z", "kind": "fill", "payload": {}}\n')
     html = client.get("/sessions").get_data(as_text=True)
+    for _ in range(100):  # archives are counted in the background
+        if "counting archives" not in html:
+            break
+        threading.Event().wait(0.05)
+        html = client.get("/sessions").get_data(as_text=True)
     for sid in ("s1", "s2", "old"):
         assert f'data-session="{sid}"' in html
         assert f"/live/execution/{sid}" in html
