@@ -38,6 +38,7 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["peaktrade.journal"] = Journal.from_config(config)
     security.init_app(app)
     errors.init_app(app)
+    ws.init_app(app)
     for module in (api, telemetry_api, paper, oms, controls, telemetry, dashboard, stream, ws):
         app.register_blueprint(module.bp)
     alerting.init_app(app)
