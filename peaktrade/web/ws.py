@@ -20,6 +20,7 @@ from flask_sock import ConnectionClosed, Sock
 from marshmallow import ValidationError
 
 from peaktrade.events import KINDS, InvalidSessionId, validate_session_id
+from peaktrade.execution import DeskError, InvalidIntent
 from peaktrade.journal import session_files
 from peaktrade.journal.tail import RecordFilter, Subscription
 from peaktrade.web.context import get_broker, get_config, get_desk, get_journal
@@ -162,8 +163,6 @@ class ExecutionSocket:
         return {"unsubscribed": {}}
 
     def _on_order(self, body: Any) -> dict[str, Any]:
-        from peaktrade.execution import DeskError, InvalidIntent  # the desk loads on first order
-
         with self.app.app_context():
             orders, _ = load_orders(body, get_config()["web"]["max_orders_per_request"])
             try:
