@@ -8,7 +8,6 @@ the page's `since_seq`) resumes exactly after that seq from the journal.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -62,16 +61,18 @@ class TimelineRender:
         return sse_data(html)
 
 
+_RESOURCE_LOCK = threading.Lock()
+
+
 def _app_resource(name: str, build: Callable[[Flask], Any]) -> Any:
+    """A per-app object made on first use (after fork, like everything live)."""
     app = current_app._get_current_object()
     key = f"peaktrade.{name}"
     if key not in app.extensions:
         with _RESOURCE_LOCK:
-            app.extensions.setdefault(key, build(app))
+            if key not in app.extensions:
+                app.extensions[key] = build(app)
     return app.extensions[key]
-
-
-_RESOURCE_LOCK = threading.Lock()
 
 
 def stream_slots() -> StreamSlots:
@@ -94,25 +95,18 @@ def resume_seq(default: int | None) -> int | None:
 
 def event_stream(subscription: Subscription, slots: StreamSlots,
                  format_batch: Callable[[Batch], str], *, keepalive_s: float,
-                 retry_ms: int, min_interval_s: float = 0.0) -> Response:
+                 retry_ms: int) -> Response:
     """The SSE response around a subscription; the slot and subscriber go when it ends."""
 
     def generate() -> Iterator[str]:
         try:
             yield f"retry: {retry_ms}\n: connected\n\n"
-            last_sent = 0.0
             while not subscription.closed:
                 batches = subscription.next_batches(timeout=keepalive_s)
                 if not batches:
                     if not subscription.closed:
                         yield ": keepalive\n\n"
                     continue
-                if min_interval_s:
-                    wait = last_sent + min_interval_s - time.monotonic()
-                    if wait > 0:
-                        time.sleep(wait)
-                        batches += subscription.next_batches(timeout=0)
-                    last_sent = time.monotonic()
                 yield "".join(format_batch(batch) for batch in batches)
         finally:
             subscription.close()

@@ -20,6 +20,7 @@ from peaktrade.events import (
     parse_line,
     validate_session_id,
 )
+from peaktrade.execution import active_session_id
 from peaktrade.journal import LineStats, list_sessions, newest, read_events, session_files
 from peaktrade.journal.reader import iter_lines
 from peaktrade.journal.tail import RecordFilter
@@ -130,14 +131,9 @@ def known_session(session_id: str) -> str:
 def active_session() -> str | None:
     """The desk's active paper session, else the most recently written session."""
     root = get_journal().root
-    try:
-        from peaktrade.execution import active_session_id
-    except ImportError:
-        active_session_id = None
-    if active_session_id is not None:
-        sid = active_session_id(get_journal())
-        if sid:
-            return sid
+    session_id = active_session_id(get_journal())
+    if session_id:
+        return session_id
     candidates = [(path.stat().st_mtime, sid) for sid in list_sessions(root)
                   if sid != DESK_SESSION for path in session_files(root, sid)[-1:]]
     return max(candidates)[1] if candidates else None
@@ -174,8 +170,8 @@ def _chips(root: Path, session_id: str) -> tuple[list[str], list[str]]:
 def live_active():
     """The timeline of the desk's active session."""
     session_id = active_session()
-    if session_id is None:
-        return render_template("timeline_empty.html")
+    if session_id is None or not session_files(get_journal().root, session_id):
+        return render_template("timeline_empty.html", session_id=session_id)
     return redirect(url_for("telemetry.timeline", session_id=session_id, **request.args))
 
 
