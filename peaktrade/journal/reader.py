@@ -16,6 +16,7 @@ from peaktrade.events import (
     canonical_ts,
     is_valid_session_id,
     parse_line,
+    parse_line_head,
 )
 from peaktrade.journal.files import (
     Segment,
@@ -162,11 +163,13 @@ def _as_set(value: str | Iterable[str] | None) -> frozenset[str] | None:
 
 def read_file(path: Path, stats: LineStats, default_session: str | None = None,
               keep: Callable[[dict], bool] | None = None,
-              opened: BinaryIO | None = None) -> Iterator[dict]:
+              opened: BinaryIO | None = None,
+              payload_marker: bytes | None = None) -> Iterator[dict]:
     """Records of one file (.jsonl or .jsonl.gz) in file order; bad lines are counted.
 
     `opened` is the file already open (it is closed at the end); otherwise a file that
-    is gone raises FileNotFoundError when the first record is asked for.
+    is gone raises FileNotFoundError when the first record is asked for. With a
+    `payload_marker`, v1 lines without those bytes are read without their payload.
     """
     opener = gzip.open if path.name.endswith(".gz") else open
     line_no = 0
@@ -182,7 +185,10 @@ def read_file(path: Path, stats: LineStats, default_session: str | None = None,
                 if not line or line.isspace():
                     stats.blank += 1
                     continue
-                rec = parse_line(line, line_no, default_session)
+                if payload_marker is None or payload_marker in line:
+                    rec = parse_line(line, line_no, default_session)
+                else:
+                    rec = parse_line_head(line, line_no, default_session)
                 if rec is None:
                     stats.invalid += 1
                     continue
@@ -252,7 +258,8 @@ class EventReader:
                  since: datetime | str | None = None, until: datetime | str | None = None,
                  limit: int | None = None, newest_first: bool = False,
                  after_seq: int | None = None,
-                 where: Callable[[dict], bool] | None = None) -> None:
+                 where: Callable[[dict], bool] | None = None,
+                 payload_marker: bytes | None = None) -> None:
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
         self.path = Path(path)
@@ -262,6 +269,8 @@ class EventReader:
         self.limit = limit
         self.newest_first = newest_first
         self.after_seq = after_seq
+        # Forward reads only decode the payloads of v1 lines holding these bytes.
+        self.payload_marker = payload_marker
         self.stats = LineStats()
 
     def files(self) -> list[tuple[str | None, list[Path]]]:
@@ -305,10 +314,15 @@ class EventReader:
 
     def _session_stream(self, sid: str | None, files: list[Path] | None) -> Iterator[dict]:
         if files is not None or sid is None:
-            read = read_file_reversed if self.newest_first else read_file
+            keep = None if self.filter.passes_all else self.filter
             try:
-                for path in reversed(files or []) if self.newest_first else files or []:
-                    yield from read(path, self.stats, sid, self.filter)
+                if self.newest_first:
+                    for path in reversed(files or []):
+                        yield from read_file_reversed(path, self.stats, sid, keep)
+                else:
+                    for path in files or []:
+                        yield from read_file(path, self.stats, sid, keep,
+                                             payload_marker=self.payload_marker)
             except FileNotFoundError:
                 return
         elif self.newest_first:
@@ -336,7 +350,8 @@ class EventReader:
             while pending:
                 path = pending.pop(0)
                 try:
-                    yield from read_file(path, self.stats, sid, seen.keep_forwards)
+                    yield from read_file(path, self.stats, sid, seen.keep_forwards,
+                                         payload_marker=self.payload_marker)
                 except FileNotFoundError:
                     relists += 1
                     if relists > _MAX_RELISTS:
@@ -345,7 +360,8 @@ class EventReader:
                     pending = self._archive_after(sid, seen.last or self.after_seq)
             if held is not None:
                 seen.bound = seen.last
-                yield from read_file(active, self.stats, sid, seen.keep_forwards, held)
+                yield from read_file(active, self.stats, sid, seen.keep_forwards, held,
+                                     self.payload_marker)
         finally:
             if held is not None:
                 held.close()

@@ -35,6 +35,9 @@ from peaktrade.journal.files import (
 )
 
 FSYNC_POLICIES = ("never", "interval", "always")
+# Level 1 compresses JSON lines ~5x at a fraction of level 6's CPU, which the writing
+# process shares with its appends.
+ARCHIVE_GZIP_LEVEL = 1
 _TAIL_CHUNK = 65536
 _KIND_SET = frozenset(KINDS)
 _MODE_SET = frozenset(MODES)
@@ -362,7 +365,8 @@ def compress_segment(path: Path) -> Path:
     """Gzip a rotated segment next to itself, then remove the plain file."""
     target = path.with_name(path.name + ".gz")
     tmp = path.with_name(path.name + ".gz.tmp")
-    with open(path, "rb") as src, gzip.open(tmp, "wb", compresslevel=6) as dst:
+    with open(path, "rb") as src, \
+            gzip.open(tmp, "wb", compresslevel=ARCHIVE_GZIP_LEVEL) as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
     os.replace(tmp, target)
     os.unlink(path)

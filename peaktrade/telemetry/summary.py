@@ -13,6 +13,8 @@ from peaktrade.journal.reader import LineStats, read_events
 
 QUANTILES = (50, 90, 95, 99)
 TOP_VETO_REASONS = 10
+# Only verdicts that block need their payload decoded (for the veto code).
+VETO_MARKER = b'"block"'
 SUMMARY_KEYS = ("event_count", "kind_counts", "symbols", "sessions", "first_ts", "last_ts",
                 "lines", "error_rate", "latency_ms", "fill_rate", "vetoes", "strategies")
 
@@ -35,19 +37,20 @@ def latency_stats(values: list[float], unmatched: int) -> dict[str, Any]:
 
 
 class _Clock:
-    """Milliseconds since the epoch of canonical timestamps, with the day part cached."""
+    """Milliseconds since the epoch of canonical timestamps, with each second cached."""
 
     def __init__(self) -> None:
-        self._days: dict[str, float] = {}
+        self._seconds: dict[str, float] = {}
 
     def ms(self, ts: str) -> float | None:
-        day = self._days.get(ts[:10])
+        second = self._seconds.get(ts[:19])
         try:
-            if day is None:
-                day = datetime.fromisoformat(ts[:10]).replace(tzinfo=UTC).timestamp() * 1000
-                self._days[ts[:10]] = day
-            return (day + int(ts[11:13]) * 3_600_000 + int(ts[14:16]) * 60_000
-                    + int(ts[17:19]) * 1000 + int(ts[20:26]) / 1000)
+            if second is None:
+                moment = datetime.fromisoformat(ts[:19]).replace(tzinfo=UTC)
+                second = self._seconds[ts[:19]] = moment.timestamp() * 1000
+                if len(self._seconds) > 100_000:
+                    self._seconds.clear()
+            return second + int(ts[20:26]) / 1000
         except ValueError:
             return None
 
@@ -92,35 +95,41 @@ class SummaryBuilder:
         self._intent_to_order: list[float] = []
         self._order_to_fill: list[float] = []
 
-    def add_all(self, records: Iterable[dict]) -> SummaryBuilder:
-        for rec in records:
-            self.add(rec)
-        return self
-
     def add(self, rec: dict) -> None:
         """Count one record."""
-        self.event_count += 1
-        kind = rec["kind"]
-        self.kind_counts[kind] += 1
-        ts = rec["ts"]
-        if self.first_ts is None or ts < self.first_ts:
-            self.first_ts = ts
-        if self.last_ts is None or ts > self.last_ts:
-            self.last_ts = ts
-        symbol = rec["symbol"]
-        if symbol is not None:
-            self.symbols.add(symbol)
-        session = rec["session_id"]
-        if session is not None:
-            self.sessions.add(session)
-        if kind == "gate":
-            self._gate(rec)
-        elif kind == "intent":
-            self._intent(rec)
-        elif kind == "order":
-            self._order(rec)
-        elif kind == "fill":
-            self._fill(rec)
+        self.add_all((rec,))
+
+    def add_all(self, records: Iterable[dict]) -> SummaryBuilder:
+        """Count every record; the common fields are handled inline for speed."""
+        kind_counts = self.kind_counts
+        symbols, sessions = self.symbols, self.sessions
+        first, last = self.first_ts, self.last_ts
+        count = 0
+        handlers = {"gate": self._gate, "intent": self._intent, "order": self._order,
+                    "fill": self._fill}
+        try:
+            for rec in records:
+                count += 1
+                kind = rec["kind"]
+                kind_counts[kind] += 1
+                ts = rec["ts"]
+                if first is None or ts < first:
+                    first = ts
+                if last is None or ts > last:
+                    last = ts
+                symbol = rec["symbol"]
+                if symbol is not None:
+                    symbols.add(symbol)
+                session = rec["session_id"]
+                if session is not None:
+                    sessions.add(session)
+                handler = handlers.get(kind)
+                if handler is not None:
+                    handler(rec)
+        finally:
+            self.event_count += count
+            self.first_ts, self.last_ts = first, last
+        return self
 
     def _strategy(self, name: str | None) -> _Strategy | None:
         if name is None:
@@ -142,7 +151,7 @@ class SummaryBuilder:
 
     def _gate(self, rec: dict) -> None:
         payload = rec["payload"]
-        if payload.get("decision") != "block":
+        if payload is None or payload.get("decision") != "block":
             return
         intent_id = rec["intent_id"]
         if intent_id is not None:
@@ -234,6 +243,6 @@ def summarize(records: Iterable[dict], stats: LineStats | None = None) -> dict[s
 
 def summarize_path(path: str | Path, **filters: Any) -> dict[str, Any]:
     """Summarise a journal file or folder read with read_events(path, **filters)."""
-    reader = read_events(path, **filters)
+    reader = read_events(path, payload_marker=VETO_MARKER, **filters)
     builder = SummaryBuilder().add_all(reader)
     return builder.result(reader.stats)

@@ -17,6 +17,7 @@ from peaktrade.events import (
     dumps,
     format_ts,
     parse_line,
+    parse_line_head,
     parse_ts,
     validate_record,
     validate_session_id,
@@ -159,3 +160,28 @@ def test_schema_names_a_missing_field():
     with pytest.raises(ValidationError) as err:
         validate_record(record)
     assert "payload" in err.value.messages
+
+
+def test_head_parse_of_a_v1_line_skips_only_the_payload():
+    record = v1(payload={"decision": "pass", "checks": [{"gate": "x"}]})
+    line = dumps(record).rstrip(b"\n")
+    head = parse_line_head(line, 1)
+    assert head == {**record, "payload": None}
+    assert tuple(head) == FIELDS
+
+
+@pytest.mark.parametrize("line", [
+    b'{"v":1,"seq":2,"ts":"2026-01-05T14:30:00.000000Z","session_id":"s","kind":"fill","mo',
+    b'{"v":1,"seq":2,"ts":"2026-01-05T14:30:00.000000Z","session_id":"s","kind":"fill",'
+    b'"mode":"paper","symbol":null,"strategy":null,"intent_id":null,"order_id":null,'
+    b'"source":null,"payload":{"a":[1,2',
+])
+def test_head_parse_refuses_a_line_cut_short(line):
+    assert parse_line_head(line, 1) is None
+
+
+def test_head_parse_falls_back_to_a_full_parse_for_other_lines():
+    legacy_line = b'{"ts":"2026-01-05T14:30:00Z","kind":"GATE","payload":{"gate":"X",' \
+                  b'"decision":"BLOCK"}}'
+    assert parse_line_head(legacy_line, 3) == parse_line(legacy_line, 3)
+    assert parse_line_head(legacy_line, 3)["payload"]["decision"] == "block"

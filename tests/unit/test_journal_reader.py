@@ -158,3 +158,15 @@ def test_a_segment_compressed_while_a_read_lists_it_is_found_again(tmp_path, clo
     compress_segment(plain)
     assert not plain.exists()
     assert [first["seq"]] + [r["seq"] for r in reader] == list(range(1, 61))
+
+
+def test_payload_marker_decodes_only_the_payloads_that_hold_it(tmp_path, clock):
+    journal = Journal(tmp_path, fsync="never", clock=clock)
+    journal.append("s", [{"kind": "gate", "payload": {"decision": "pass"}},
+                         {"kind": "gate", "payload": {"decision": "block", "code": "X"}}])
+    journal.close()
+    reader = read_events(tmp_path, payload_marker=b'"block"')
+    records = list(reader)
+    assert [r["payload"] for r in records] == [None, {"decision": "block", "code": "X"}]
+    assert reader.stats.valid == 2
+    assert [r["payload"] for r in read_events(tmp_path)][0] == {"decision": "pass"}
