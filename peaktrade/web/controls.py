@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, current_app, render_template, request
 from marshmallow import ValidationError
 
 from peaktrade.execution import DeskError
 from peaktrade.execution.codes import KILL_SWITCH_MODES, Action
 from peaktrade.web.context import get_desk
-from peaktrade.web.paper import json_body
+from peaktrade.web.paper import json_body, json_response
 from peaktrade.web.schemas import (
+    BREAKER_RESET_FORM,
+    BREAKER_RESET_IN,
     CONTROLS,
-    BreakerResetFormSchema,
-    BreakerResetSchema,
-    KillSwitchFormSchema,
-    KillSwitchSchema,
-    QaSchema,
+    KILL_SWITCH_FORM,
+    KILL_SWITCH_IN,
+    QA_IN,
     first_message,
 )
 
@@ -47,30 +47,30 @@ def _breaker_reset(name: str, data: dict, channel: str) -> dict:
 @bp.get("/api/v1/controls")
 def api_controls():
     """Kill switch, QA block and circuit breakers."""
-    return jsonify(CONTROLS.dump(get_desk().controls()))
+    return json_response(CONTROLS.dump(get_desk().controls()))
 
 
 @bp.post("/api/v1/controls/kill-switch")
 def api_kill_switch():
     """Engage (HALT or REDUCE_ONLY) or release the kill switch, with who and why."""
-    _kill_switch(KillSwitchSchema().load(json_body()), "api")
-    return jsonify(CONTROLS.dump(get_desk().controls()))
+    _kill_switch(KILL_SWITCH_IN.load(json_body()), "api")
+    return json_response(CONTROLS.dump(get_desk().controls()))
 
 
 @bp.post("/api/v1/controls/breakers/<name>/reset")
 def api_breaker_reset(name: str):
     """Reset a tripped circuit breaker (journaled)."""
-    _breaker_reset(name, BreakerResetSchema().load(json_body(required=False)), "api")
-    return jsonify(CONTROLS.dump(get_desk().controls()))
+    _breaker_reset(name, BREAKER_RESET_IN.load(json_body(required=False)), "api")
+    return json_response(CONTROLS.dump(get_desk().controls()))
 
 
 @bp.post("/api/v1/controls/qa")
 def api_qa():
     """Set the QA status: when the desk cannot trade today every order is blocked."""
-    data = QaSchema().load(json_body())
+    data = QA_IN.load(json_body())
     action = Action.QA_UNBLOCK if data["can_trade_today"] else Action.QA_BLOCK
     get_desk().control(action, actor=_actor(data.get("actor"), "api"), reason=data["reason"])
-    return jsonify(CONTROLS.dump(get_desk().controls()))
+    return json_response(CONTROLS.dump(get_desk().controls()))
 
 
 def controls_state() -> dict[str, Any] | None:
@@ -103,7 +103,7 @@ def header():
 def kill_switch_form():
     """Engage or release the kill switch from the page header."""
     try:
-        data = KillSwitchFormSchema().load(request.form)
+        data = KILL_SWITCH_FORM.load(request.form)
         _kill_switch(data, "web")
     except ValidationError as err:
         return _header(first_message(err.messages), ok=False)
@@ -117,7 +117,7 @@ def kill_switch_form():
 def breaker_reset_form(name: str):
     """Reset a tripped breaker from the page header."""
     try:
-        _breaker_reset(name, BreakerResetFormSchema().load(request.form), "web")
+        _breaker_reset(name, BREAKER_RESET_FORM.load(request.form), "web")
     except ValidationError as err:
         return _header(first_message(err.messages), ok=False)
     except DeskError as err:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Blueprint, jsonify, render_template, request, url_for
+from flask import Blueprint, render_template, request, url_for
 
 from peaktrade.execution.codes import SOURCES
 from peaktrade.web.context import get_desk
-from peaktrade.web.paper import filtered_orders, is_htmx
+from peaktrade.web.paper import filtered_orders, is_htmx, json_response
 from peaktrade.web.schemas import (
+    BLOTTER_QUERY,
     EXECUTIONS,
+    EXECUTIONS_QUERY,
     ORDER_RESULTS,
     ROUTES,
-    BlotterQuerySchema,
-    ExecutionsQuerySchema,
 )
 
 bp = Blueprint("oms", __name__)
@@ -29,21 +29,22 @@ CHIP_SCAN = 500
 @bp.get("/api/v1/oms/blotter")
 def api_blotter():
     """Orders newest first, filtered by symbol, status, route and source."""
-    query = BlotterQuerySchema().load(request.args)
-    return jsonify(ORDER_RESULTS.dump([order.to_dict() for order in filtered_orders(query)]))
+    query = BLOTTER_QUERY.load(request.args)
+    orders = filtered_orders(query)
+    return json_response(ORDER_RESULTS.dump([order.to_dict() for order in orders]))
 
 
 @bp.get("/api/v1/oms/executions")
 def api_executions():
     """Fills newest first, filtered by symbol and route."""
-    query = ExecutionsQuerySchema().load(request.args)
-    return jsonify(EXECUTIONS.dump(get_desk().executions(**query)))
+    query = EXECUTIONS_QUERY.load(request.args)
+    return json_response(EXECUTIONS.dump(get_desk().executions(**query)))
 
 
 @bp.get("/api/v1/oms/routes")
 def api_routes():
     """The order routes; PAPER is the default."""
-    return jsonify(ROUTES.dump(get_desk().routes()))
+    return json_response(ROUTES.dump(get_desk().routes()))
 
 
 def _filter_url(current: dict, **changes: str | None) -> str:
@@ -59,10 +60,10 @@ def blotter():
     view = request.args.get("view") if request.args.get("view") in VIEWS else VIEWS[0]
     desk = get_desk()
     if view == "executions":
-        query = ExecutionsQuerySchema().load(request.args)
+        query = EXECUTIONS_QUERY.load(request.args)
         rows = desk.executions(**query)
     else:
-        query = BlotterQuerySchema().load(request.args)
+        query = BLOTTER_QUERY.load(request.args)
         rows = filtered_orders(query)
     current = {"view": view if view != VIEWS[0] else None, "status": query.get("status"),
                "symbol": query.get("symbol"), "route": query.get("route"),

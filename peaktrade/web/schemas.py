@@ -192,8 +192,8 @@ def load_orders(body: Any, max_orders: int) -> tuple[list[dict], bool]:
         if len(body) > max_orders:
             raise ValidationError({"_schema": [f"at most {max_orders} orders per request, "
                                                f"got {len(body)}"]})
-        return OrderSchema(many=True).load(body), True
-    return [OrderSchema().load(body)], False
+        return ORDERS_IN.load(body), True
+    return [ORDER_IN.load(body)], False
 
 
 class QuoteSchema(_Strict):
@@ -234,8 +234,8 @@ def load_quotes(body: Any, max_items: int) -> list[dict]:
         if len(body) > max_items:
             raise ValidationError({"_schema": [f"at most {max_items} quotes per request, "
                                                f"got {len(body)}"]})
-        return QuoteSchema(many=True).load(body)
-    return [QuoteSchema().load(body)]
+        return QUOTES_IN.load(body)
+    return [QUOTE_IN.load(body)]
 
 
 class KillSwitchSchema(_Strict):
@@ -431,6 +431,21 @@ class ExecutionSchema(Schema):
     route = fields.String()
 
 
+class FillRecordSchema(Schema):
+    """A fill journal record in the executions shape, plus the order's status after it."""
+
+    exec_id = fields.String(attribute="payload.exec_id")
+    order_id = fields.String()
+    symbol = fields.String()
+    side = fields.String(attribute="payload.side")
+    quantity = fields.Float(attribute="payload.qty")
+    price = fields.Float(attribute="payload.price")
+    timestamp = fields.String(attribute="ts")
+    route = fields.String(attribute="payload.route")
+    status = fields.String(attribute="payload.status")
+    leaves_quantity = fields.Float(attribute="payload.leaves_qty")
+
+
 class MarketQuoteSchema(Schema):
     """The latest quote of a symbol."""
 
@@ -484,12 +499,28 @@ class ControlsSchema(Schema):
     breakers = fields.List(fields.Nested(BreakerStateSchema))
 
 
+# Schemas hold no per-call state, so each is built once (building one costs a request's worth).
+ORDER_IN = OrderSchema()
+ORDERS_IN = OrderSchema(many=True)
+ORDER_FORM = OrderFormSchema()
+QUOTE_IN = QuoteSchema()
+QUOTES_IN = QuoteSchema(many=True)
+KILL_SWITCH_IN = KillSwitchSchema()
+KILL_SWITCH_FORM = KillSwitchFormSchema()
+BREAKER_RESET_IN = BreakerResetSchema()
+BREAKER_RESET_FORM = BreakerResetFormSchema()
+QA_IN = QaSchema()
+ORDERS_QUERY = OrdersQuerySchema()
+BLOTTER_QUERY = BlotterQuerySchema()
+EXECUTIONS_QUERY = ExecutionsQuerySchema()
+DRY_RUN_QUERY = DryRunQuerySchema()
 ORDER_RESULTS = OrderResultSchema(many=True)
 ORDER_RESULT = OrderResultSchema()
 VERDICTS = VerdictSchema(many=True)
 POSITIONS = PositionSchema(many=True)
 ACCOUNT = AccountSchema()
 EXECUTIONS = ExecutionSchema(many=True)
+FILL_RECORDS = FillRecordSchema(many=True)
 MARKET_QUOTES = MarketQuoteSchema(many=True)
 ROUTES = RouteSchema(many=True)
 CONTROLS = ControlsSchema()

@@ -105,7 +105,9 @@ def test_quote_that_crosses_a_resting_limit_fills_it(client):
                            json=[{"symbol": "AAPL", "bid": 93.0, "ask": 94.0}])
     body = response.get_json()
     assert response.status_code == 200 and body["accepted"] == 1
-    assert [f["order_id"] for f in body["fills"]] == [order["order_id"]]
+    [fill] = body["fills"]
+    assert fill["order_id"] == order["order_id"] and fill["status"] == "FILLED"
+    assert fill["quantity"] == 5 and fill["price"] <= 95.0 and fill["exec_id"]
     assert client.get(f"{ORDERS}/{order['order_id']}").get_json()["status"] == "FILLED"
     quotes = client.get("/api/v1/market/quotes").get_json()
     assert [(q["symbol"], q["bid"], q["ask"]) for q in quotes] == [("AAPL", 93.0, 94.0)]
@@ -204,3 +206,11 @@ def test_invalid_list_filter_is_422(client):
     response = client.get(f"{ORDERS}?status=DONE")
     assert response.status_code == 422
     assert "NEW" in response.get_json()["errors"]["status"][0]
+
+
+def test_submit_answers_exactly_the_order_result_schema(client):
+    from peaktrade.web.schemas import ORDER_RESULT
+
+    [result] = submit(client, buy())
+    assert ORDER_RESULT.dump(result) == result
+    assert set(result) == set(ORDER_RESULT.fields)
