@@ -23,6 +23,7 @@ from peaktrade.web.schemas import (
     DRY_RUN_QUERY,
     FILL_RECORDS,
     MARKET_QUOTES,
+    MAX_LIMIT,
     ORDER_FORM,
     ORDER_RESULT,
     ORDER_RESULTS,
@@ -156,7 +157,7 @@ def is_htmx() -> bool:
 def panels_context() -> dict:
     """Everything the side panels of /paper show."""
     desk = get_desk()
-    working = [order for order in desk.orders() if order.status in STATUS_FILTERS["WORKING"]]
+    working = filtered_orders({"status": "WORKING", "limit": MAX_LIMIT})
     return {"account": desk.account(), "positions": desk.positions(), "working": working,
             "fills": desk.executions(limit=RECENT_FILLS)}
 
@@ -231,6 +232,9 @@ def what_if_form():
     except InvalidIntent as err:
         return render_template("_paper_whatif.html", verdict=None,
                                problems=_field_errors(err.errors))
+    except DeskError as err:
+        return render_template("_paper_whatif.html", verdict=None,
+                               problems={"_schema": [str(err)]})
     return render_template("_paper_whatif.html", verdict=verdicts[0].to_dict(), problems={})
 
 

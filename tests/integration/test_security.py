@@ -114,6 +114,17 @@ def test_with_a_token_the_browser_logs_in_once_before_form_writes(token_app):
     assert len(client.get("/api/v1/paper/orders").get_json()) == 1
 
 
+def test_header_offers_login_then_logout(token_app):
+    client = token_app.test_client()
+    assert 'href="/login?next=/paper">Log in to trade' in client.get("/paper").get_data(
+        as_text=True)
+    client.post("/login", data={"token": TOKEN, "next": "/paper"})
+    html = client.get("/paper").get_data(as_text=True)
+    assert "Log in to trade" not in html and ">Log out</button>" in html
+    client.post("/logout", data={"csrf_token": csrf_from(html)})
+    assert "Log in to trade" in client.get("/paper").get_data(as_text=True)
+
+
 def test_login_never_redirects_off_site(token_app):
     client = token_app.test_client()
     response = client.post("/login", data={"token": TOKEN, "next": "//evil.example/x"})
