@@ -80,3 +80,25 @@ def test_download_csv_holds_the_filtered_rows(page, journal):
     lines = info.value.path().read_text(encoding="utf-8").strip().splitlines()
     assert lines[0].split(",")[:4] == ["ts", "kind", "symbol", "session_id"]
     assert len(lines) == 2 and ",fill,BTC-USD,e2e," in lines[1]
+
+
+def test_the_page_keeps_at_most_the_configured_number_of_rows(browser, tmp_path):
+    from tests.live_server import LiveServer
+    log_dir = tmp_path / "capped"
+    log_dir.mkdir()
+    j = Journal(log_dir, fsync="never")
+    j.append("cap", [{"kind": "fill", "payload": {"qty": i}} for i in range(12)])
+    try:
+        with LiveServer(log_dir, env={"PEAKTRADE_WEB__TIMELINE_MAX_ROWS": "10"}) as live:
+            context = browser.new_context(base_url=live.url)
+            page = context.new_page()
+            page.goto("/live/execution/cap")
+            expect(page.locator("#timeline-page[data-stream='open']")).to_be_attached(
+                timeout=5000)
+            expect(page.locator("#timeline tr")).to_have_count(10)
+            j.append("cap", [{"kind": "fill", "payload": {"qty": i}} for i in range(5)])
+            expect(page.locator("#timeline tr").first).to_have_attribute("data-seq", "17")
+            expect(page.locator("#timeline tr")).to_have_count(10)
+            context.close()
+    finally:
+        j.close()

@@ -189,3 +189,42 @@ def test_dashboard_tiles_move_over_its_stream(app, journal):
         assert _tile(moved, "executed") == "3"
     finally:
         stream.close()
+
+
+def _controls(**changes):
+    controls = {"kill_switch": {"engaged": False, "mode": None, "source": None, "actor": None,
+                                "reason": None, "since": None},
+                "qa_block": {"blocked": False, "actor": None, "reason": None, "since": None},
+                "breakers": [{"name": "MAX_DAILY_LOSS", "tripped": False, "value": 0,
+                              "limit": None, "resets_at": None, "reason": None,
+                              "since": None}]}
+    controls.update(changes)
+    return controls
+
+
+def test_banner_levels_follow_kill_switch_breakers_and_heartbeats():
+    from datetime import UTC, datetime
+
+    from peaktrade.web.dashboard import _Heartbeat, banner
+
+    class Pulse:
+        heartbeats = {}
+
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    assert banner(None, None, now).level == "red"
+    assert banner(_controls(), None, now).level == "green"
+    engaged = _controls(kill_switch={"engaged": True, "mode": "HALT", "source": "ui",
+                                     "actor": "ops", "reason": "venue down", "since": None})
+    red = banner(engaged, None, now)
+    assert red.level == "red" and "venue down" in red.reason and "ops" in red.reason
+    tripped = _controls(breakers=[{"name": "MAX_LOSS_STREAK", "tripped": True,
+                                   "reason": "5 losses", "resets_at": "2026-01-02"}])
+    assert banner(tripped, None, now).level == "amber"
+    pulse = Pulse()
+    pulse.heartbeats = {"feed": _Heartbeat("feed", "ok", 5.0, "2026-01-01T11:59:50.000000Z")}
+    assert banner(_controls(), pulse, now).level == "green"
+    pulse.heartbeats = {"feed": _Heartbeat("feed", "ok", 5.0, "2026-01-01T11:50:00.000000Z")}
+    stale = banner(_controls(), pulse, now)
+    assert stale.level == "amber" and "feed" in stale.reason
+    pulse.heartbeats = {"feed": _Heartbeat("feed", "error", 5.0, "2026-01-01T11:59:59.000000Z")}
+    assert banner(_controls(), pulse, now).level == "red"
