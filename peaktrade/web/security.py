@@ -124,6 +124,8 @@ def _bearer_ok(token: str) -> bool:
 
 def _guard_writes() -> Response | None:
     """Refuse cross-site writes, API writes without the token and form posts without CSRF."""
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        return _guard_websocket()
     if request.method in SAFE_METHODS:
         return None
     reason = _cross_site_reason()
@@ -149,6 +151,17 @@ def _guard_writes() -> Response | None:
             return response
         abort(401, "log in with the desk's API token first (/login)")
     return None
+
+
+def _guard_websocket() -> None:
+    """A WebSocket can send orders: same origin only, and the token (or a login) when set."""
+    reason = _cross_site_reason()
+    if reason:
+        abort(403, f"cross-site WebSocket refused: {reason}")
+    token = api_token()
+    if token is not None and not _bearer_ok(token) and not logged_in():
+        abort(401, "this desk needs 'Authorization: Bearer <token>' or a browser login (/login) "
+                   "for the WebSocket")
 
 
 def _referrer_path() -> str:

@@ -155,3 +155,21 @@ def test_security_headers_on_pages_and_api(client):
         assert headers["X-Content-Type-Options"] == "nosniff"
         assert headers["X-Frame-Options"] == "DENY"
         assert headers["Referrer-Policy"]
+
+
+WEBSOCKET = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+             "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+
+
+def test_cross_site_websocket_is_refused(client):
+    response = client.get("/ws/execution", headers={**WEBSOCKET,
+                                                    "Origin": "https://evil.example"})
+    assert response.status_code == 403
+    assert "cross-site WebSocket refused" in response.get_json()["error"]
+
+
+def test_with_a_token_a_websocket_needs_it_or_a_login(token_app):
+    client = token_app.test_client()
+    response = client.get("/ws/execution", headers=WEBSOCKET)
+    assert response.status_code == 401
+    assert "WebSocket" in response.get_json()["error"]
