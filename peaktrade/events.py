@@ -42,6 +42,7 @@ class Kind(StrEnum):
 
 KINDS = tuple(k.value for k in Kind)
 MODES = ("paper", "live", "dry_run")
+DECISIONS = ("pass", "adjust", "block")  # a gate verdict's decision
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _SESSION_ID_RE = re.compile(SESSION_ID_PATTERN)
