@@ -8,10 +8,10 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from peaktrade.events import DESK_SESSION, SCHEMA_VERSION, Kind, format_ts
+from peaktrade.events import DESK_SESSION, Kind, format_ts
 from peaktrade.execution.brokers import Broker, brokers_for, routes_of
 from peaktrade.execution.codes import (
     BREAKERS,
@@ -23,7 +23,6 @@ from peaktrade.execution.codes import (
     Code,
     Decision,
     KillSwitchMode,
-    TimeInForce,
 )
 from peaktrade.execution.controls import (
     JOURNAL,
@@ -32,6 +31,7 @@ from peaktrade.execution.controls import (
     due_trips,
     kill_switch_view,
 )
+from peaktrade.execution.decisions import Decider, EventBatch, moment_of
 from peaktrade.execution.errors import (
     ControlRefused,
     DeskError,
@@ -42,10 +42,10 @@ from peaktrade.execution.errors import (
 from peaktrade.execution.follow import SessionTail
 from peaktrade.execution.instruments import Catalog
 from peaktrade.execution.intents import Intent, parse_intents, parse_quotes
-from peaktrade.execution.pipeline import Moment, evaluate
+from peaktrade.execution.pipeline import evaluate
 from peaktrade.execution.results import Check, OrderResult, Verdict
 from peaktrade.execution.rules import Rules
-from peaktrade.execution.state import ControlBoard, DeskState, Order
+from peaktrade.execution.state import ControlBoard, DeskState
 from peaktrade.journal import Journal, SessionWriter
 from peaktrade.journal.writer import utc_now
 
@@ -55,12 +55,6 @@ Clock = Callable[[], datetime]
 def new_session_id(now: datetime) -> str:
     """A fresh paper session id: time it started plus a random suffix."""
     return f"paper-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-
-
-def session_short(session_id: str) -> str:
-    """The part of a session id that goes into order ids (O-<short>-<seq>)."""
-    tail = session_id.rsplit("-", 1)[-1]
-    return (tail or session_id)[-6:]
 
 
 def active_session_id(journal_or_root: Journal | str | os.PathLike[str]) -> str | None:
@@ -74,33 +68,6 @@ def active_session_id(journal_or_root: Journal | str | os.PathLike[str]) -> str 
     finally:
         tail.close()
     return board.session_id
-
-
-class _Batch:
-    """The events of one decision, applied to the state as they are added (seq predicted)."""
-
-    __slots__ = ("state", "session_id", "seq", "ts", "mode", "records", "filled")
-
-    def __init__(self, state: Any, session_id: str, last_seq: int, ts: str, mode: str) -> None:
-        self.state = state
-        self.session_id = session_id
-        self.seq = last_seq
-        self.ts = ts
-        self.mode = mode
-        self.records: list[dict] = []
-        self.filled: dict[str, Order] = {}  # symbol -> last order filled in this batch
-
-    def add(self, kind: str, payload: dict, *, symbol: str | None = None,
-            strategy: str | None = None, intent_id: str | None = None,
-            order_id: str | None = None, source: str | None = None) -> dict:
-        self.seq += 1
-        record = {"v": SCHEMA_VERSION, "seq": self.seq, "ts": self.ts,
-                  "session_id": self.session_id, "kind": str(kind), "mode": self.mode,
-                  "symbol": symbol, "strategy": strategy, "intent_id": intent_id,
-                  "order_id": order_id, "source": source, "payload": payload}
-        self.state.apply(record)
-        self.records.append(record)
-        return record
 
 
 class Desk:
@@ -130,7 +97,7 @@ class Desk:
         self._board_readable = True
         self._state: DeskState | None = None
         self._tail: SessionTail | None = None
-        self._short = ""
+        self._decider = Decider(self.rules, self.catalog, self.brokers)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], journal: Journal | None = None, *,
@@ -160,10 +127,12 @@ class Desk:
         """Check, route and journal one intent or a batch; one result per input, in order."""
         parsed = self._parse(intents, source)
         with self._decision() as (state, writer, now):
-            moment = _moment(now, rate_window=self.rules.max_orders_per_second is not None)
+            moment = moment_of(now, self.rules)
             kill_switch = self._kill_switch()
-            batch = _Batch(state, state.session_id, writer.last_seq, moment.ts, self.rules.mode)
-            results = [self._decide(batch, intent, kill_switch, now, moment)
+            batch = EventBatch(state, state.session_id, writer.last_seq, moment.ts, self.rules.mode)
+            board = self._board if self._board_readable else None
+            decide = self._decider.decide
+            results = [decide(batch, intent, board, kill_switch, now, moment)
                        for intent in parsed]
             self._commit(writer, batch)
         return results
@@ -174,19 +143,22 @@ class Desk:
         with self._mutex:
             state = self._sync()
             now = self._clock()
-            moment = _moment(now, rate_window=self.rules.max_orders_per_second is not None)
+            moment = moment_of(now, self.rules)
             kill_switch = self._kill_switch()
             board = self._board if self._board_readable else None
-            if len(parsed) == 1:
-                evaluation = evaluate(parsed[0], state, board, kill_switch, self.rules,
+            intent = parsed[0]
+            if len(parsed) == 1 and intent.client_order_id not in state.by_client_id \
+                    and not due_trips(state, self.rules, now, moment.ts, intent.strategy):
+                evaluation = evaluate(intent, state, board, kill_switch, self.rules,
                                       self.catalog, moment)
                 return [evaluation.verdict]
             scratch = copy.deepcopy(state)
-            batch = _Batch(scratch, state.session_id, state.last_seq, moment.ts, self.rules.mode)
+            batch = EventBatch(scratch, state.session_id, state.last_seq, moment.ts,
+                               self.rules.mode)
             verdicts = []
             for intent in parsed:
                 start = len(batch.records)
-                self._decide(batch, intent, kill_switch, now, moment)
+                self._decider.decide(batch, intent, board, kill_switch, now, moment)
                 verdicts.append(_last_verdict(batch.records[start:], intent))
             return verdicts
 
@@ -202,7 +174,7 @@ class Desk:
                 raise OrderNotCancellable(
                     f"order {order_id} is {order.status}; only NEW or PARTIAL orders can be "
                     "cancelled")
-            batch = _Batch(state, state.session_id, writer.last_seq, format_ts(now),
+            batch = EventBatch(state, state.session_id, writer.last_seq, format_ts(now),
                            self.rules.mode)
             who = actor or source
             batch.add(Kind.CANCEL, {"code": Code.USER_CANCEL,
@@ -217,18 +189,13 @@ class Desk:
         """Record quotes; resting orders that became marketable fill. Returns the fill records."""
         parsed = parse_quotes(quotes)
         with self._decision() as (state, writer, now):
-            moment = _moment(now, rate_window=self.rules.max_orders_per_second is not None)
-            batch = _Batch(state, state.session_id, writer.last_seq, moment.ts, self.rules.mode)
+            moment = moment_of(now, self.rules)
+            batch = EventBatch(state, state.session_id, writer.last_seq, moment.ts, self.rules.mode)
             for q in parsed:
                 batch.add(Kind.QUOTE, {"bid": q.bid, "ask": q.ask, "last": q.last,
                                        "size": q.size}, symbol=q.symbol, source=source)
-            symbols = {q.symbol for q in parsed}
-            kill_switch = self._kill_switch()
-            fills = []
-            for order in list(state.working.values()):
-                if order.symbol in symbols and self._may_fill(state, order, kill_switch,
-                                                              moment.ts):
-                    fills.extend(self._execute(batch, order, None))
+            fills = self._decider.fill_resting(batch, {q.symbol for q in parsed},
+                                               self._kill_switch(), moment.ts)
             for trip in due_trips(state, self.rules, now, moment.ts, None):
                 batch.add(Kind.CONTROL, trip, source="DESK")
             self._commit(writer, batch)
@@ -237,7 +204,7 @@ class Desk:
     def heartbeat(self, component: str, status: str = "ok", lag_ms: float = 0.0) -> dict:
         """Journal that a component is alive (the dashboard's heartbeat banner reads these)."""
         with self._decision() as (state, writer, now):
-            batch = _Batch(state, state.session_id, writer.last_seq, format_ts(now),
+            batch = EventBatch(state, state.session_id, writer.last_seq, format_ts(now),
                            self.rules.mode)
             batch.add(Kind.HEARTBEAT, {"component": component, "status": status,
                                        "lag_ms": round(lag_ms, 3)}, source=component.upper())
@@ -257,7 +224,7 @@ class Desk:
             with self._decision() as (state, writer, now):
                 if not any(key[0] == name for key in state.latches):
                     raise ControlRefused(f"breaker {name} is not tripped; nothing to reset")
-                batch = _Batch(state, state.session_id, writer.last_seq, format_ts(now),
+                batch = EventBatch(state, state.session_id, writer.last_seq, format_ts(now),
                                self.rules.mode)
                 batch.add(Kind.CONTROL, {**payload, "breaker": name}, source="CONTROL")
                 self._commit(writer, batch)
@@ -395,91 +362,6 @@ class Desk:
                 raise InvalidIntent(errors)
         return parsed
 
-    def _decide(self, batch: _Batch, intent: Intent, kill_switch: KillSwitchView,
-                now: datetime, moment: Moment) -> OrderResult:
-        state: DeskState = batch.state
-        coid = intent.client_order_id
-        if coid is not None:
-            existing = state.by_client_id.get(coid)
-            if existing is not None:
-                return state.orders[existing].result()
-        for trip in due_trips(state, self.rules, now, moment.ts, intent.strategy):
-            batch.add(Kind.CONTROL, trip, strategy=trip["strategy"], source="DESK")
-        board = self._board if self._board_readable else None
-        evaluation = evaluate(intent, state, board, kill_switch, self.rules, self.catalog,
-                              moment)
-        verdict = evaluation.verdict
-        seq = batch.seq + 1
-        ids = {"symbol": intent.symbol, "strategy": intent.strategy,
-               "intent_id": f"I-{self._short}-{seq}", "order_id": f"O-{self._short}-{seq}",
-               "source": intent.source}
-        batch.add(Kind.INTENT, {
-            "side": intent.side, "qty": intent.quantity, "order_type": intent.order_type,
-            "limit_price": intent.limit_price, "tif": intent.tif, "price": intent.price,
-            "tags": list(intent.tags), "reason": intent.reason, "confidence": intent.confidence,
-            "client_order_id": coid, "route": intent.route}, **ids)
-        batch.add(Kind.GATE, {
-            "decision": verdict.decision, "code": verdict.code, "reason": verdict.reason,
-            "qty": evaluation.quantity, "checks": [c.to_dict() for c in verdict.checks]}, **ids)
-        if evaluation.blocked:
-            batch.add(Kind.REJECT, {"code": verdict.code, "reason": verdict.reason,
-                                    "leaves_qty": 0.0}, **ids)
-            return state.orders[ids["order_id"]].result()
-        batch.add(Kind.ORDER, {
-            "status": "NEW", "side": intent.side, "qty": evaluation.quantity,
-            "order_type": intent.order_type, "limit_price": intent.limit_price,
-            "tif": intent.tif, "price": intent.price, "route": intent.route,
-            "client_order_id": coid}, **ids)
-        order = state.orders[ids["order_id"]]
-        self.brokers[order.route].accept(order)
-        self._execute(batch, order, intent.price)
-        if order.tif == TimeInForce.IOC and order.status in WORKING_STATUSES:
-            batch.add(Kind.CANCEL, {"code": Code.IOC_UNFILLED,
-                                    "reason": "IOC order not marketable; the rest is cancelled",
-                                    "leaves_qty": order.leaves, "actor": None}, **ids)
-        return order.result()
-
-    def _execute(self, batch: _Batch, order: Order, reference: float | None) -> list[dict]:
-        """Let the order's broker fill it now; journal the fill and the new position."""
-        state: DeskState = batch.state
-        plan = self.brokers[order.route].execute(order, state.quotes.get(order.symbol),
-                                                 reference, self.rules)
-        if plan is None:
-            return []
-        leaves = max(order.leaves - plan.qty, 0.0)
-        fill = batch.add(Kind.FILL, {
-            "qty": plan.qty, "price": plan.price, "fee": plan.fee,
-            "slippage_bps": plan.slippage_bps, "leaves_qty": leaves,
-            "status": "FILLED" if leaves <= 1e-9 else "PARTIAL", "side": order.side,
-            "exec_id": f"E-{self._short}-{batch.seq + 1}", "route": order.route},
-            symbol=order.symbol, strategy=order.strategy, intent_id=order.intent_id,
-            order_id=order.order_id, source=order.source)
-        batch.filled[order.symbol] = order
-        return [fill]
-
-    def _journal_positions(self, batch: _Batch) -> None:
-        """One position event per symbol the batch filled, after all its fills."""
-        state: DeskState = batch.state
-        for symbol, order in batch.filled.items():
-            pos = state.positions[symbol]
-            mark = state.marks.get(symbol, pos.avg_price)
-            batch.add(Kind.POSITION, {
-                "qty": pos.quantity, "avg_price": pos.avg_price,
-                "realized_pnl": pos.realized_pnl,
-                "unrealized_pnl": pos.quantity * (mark - pos.avg_price), "mark": mark},
-                symbol=symbol, strategy=order.strategy, order_id=order.order_id,
-                source=order.source)
-        batch.filled.clear()
-
-    def _may_fill(self, state: DeskState, order: Order, kill_switch: KillSwitchView,
-                  now_ts: str) -> bool:
-        """Resting orders do not fill under HALT; under REDUCE_ONLY or a breaker, only reducing."""
-        if kill_switch.engaged and kill_switch.mode == KillSwitchMode.HALT:
-            return False
-        restricted = kill_switch.engaged or any(
-            latch.strategy in (None, order.strategy) for latch in state.active_latches(now_ts))
-        return not restricted or state.is_reducing(order.symbol, order.signed_leaves)
-
     def _kill_switch(self) -> KillSwitchView:
         return kill_switch_view(self._board if self._board_readable else None, self._environ)
 
@@ -545,7 +427,6 @@ class Desk:
                 self._tail.close()
             self._state = DeskState(session_id, self.rules.starting_cash)
             self._tail = SessionTail(self.journal.root, session_id)
-            self._short = session_short(session_id)
         return self._state
 
     def _start_first_session(self) -> str:
@@ -561,7 +442,7 @@ class Desk:
             return self._board.session_id
 
     def _write_control(self, writer: SessionWriter, payload: dict) -> dict:
-        batch = _Batch(self._board, DESK_SESSION, writer.last_seq, format_ts(self._clock()),
+        batch = EventBatch(self._board, DESK_SESSION, writer.last_seq, format_ts(self._clock()),
                        self.rules.mode)
         batch.add(Kind.CONTROL, payload, source="CONTROL")
         records = writer.append(batch.records)
@@ -596,8 +477,8 @@ class Desk:
                             f"{self._state.last_seq} could be read")
         return self._state
 
-    def _commit(self, writer: SessionWriter, batch: _Batch) -> None:
-        self._journal_positions(batch)
+    def _commit(self, writer: SessionWriter, batch: EventBatch) -> None:
+        self._decider.journal_positions(batch)
         if not batch.records:
             return
         records = writer.append(batch.records)
@@ -628,11 +509,6 @@ class Desk:
                         "reason": latch.reason if latch else None,
                         "since": latch.since if latch else None})
         return out
-
-
-def _moment(now: datetime, *, rate_window: bool) -> Moment:
-    window = format_ts(now - timedelta(seconds=1)) if rate_window else ""
-    return Moment(format_ts(now), now.timestamp(), window)
 
 
 def _last_verdict(records: list[dict], intent: Intent) -> Verdict:

@@ -1,0 +1,176 @@
+"""Turning verdicts into events: one decision's batch, the order it creates, the fills.
+
+Used by the Desk under the session lock and, on a scratch state with no journal, by
+what-if and the dry run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from peaktrade.events import SCHEMA_VERSION, Kind, format_ts
+from peaktrade.execution.brokers import Broker
+from peaktrade.execution.codes import (
+    WORKING_STATUSES,
+    Code,
+    KillSwitchMode,
+    TimeInForce,
+)
+from peaktrade.execution.controls import KillSwitchView, due_trips
+from peaktrade.execution.instruments import Catalog
+from peaktrade.execution.intents import Intent
+from peaktrade.execution.pipeline import Moment, evaluate
+from peaktrade.execution.results import OrderResult
+from peaktrade.execution.rules import Rules
+from peaktrade.execution.state import QTY_EPSILON, ControlBoard, DeskState, Order
+
+
+def session_short(session_id: str) -> str:
+    """The part of a session id that goes into order ids (O-<short>-<seq>)."""
+    tail = session_id.rsplit("-", 1)[-1]
+    return (tail or session_id)[-6:]
+
+
+def moment_of(now: datetime, rules: Rules) -> Moment:
+    """The decision time as the checks compare it (the rate window only when it is on)."""
+    window = format_ts(now - timedelta(seconds=1)) \
+        if rules.max_orders_per_second is not None else ""
+    return Moment(format_ts(now), now.timestamp(), window)
+
+
+class EventBatch:
+    """The events of one decision, applied to the state as they are added (seq predicted).
+
+    Ids derive from the seq an event will get: I-/O-<short>-<intent seq>, E-<short>-<seq>,
+    so they are unique across processes without coordination.
+    """
+
+    __slots__ = ("state", "session_id", "short", "seq", "ts", "mode", "records", "filled")
+
+    def __init__(self, state: Any, session_id: str, last_seq: int, ts: str, mode: str) -> None:
+        self.state = state
+        self.session_id = session_id
+        self.short = session_short(session_id)
+        self.seq = last_seq
+        self.ts = ts
+        self.mode = mode
+        self.records: list[dict] = []
+        self.filled: dict[str, Order] = {}  # symbol -> last order filled in this batch
+
+    def add(self, kind: str, payload: dict, *, symbol: str | None = None,
+            strategy: str | None = None, intent_id: str | None = None,
+            order_id: str | None = None, source: str | None = None) -> dict:
+        self.seq += 1
+        record = {"v": SCHEMA_VERSION, "seq": self.seq, "ts": self.ts,
+                  "session_id": self.session_id, "kind": str(kind), "mode": self.mode,
+                  "symbol": symbol, "strategy": strategy, "intent_id": intent_id,
+                  "order_id": order_id, "source": source, "payload": payload}
+        self.state.apply(record)
+        self.records.append(record)
+        return record
+
+
+class Decider:
+    """Runs the checks on an intent and adds its events: intent, gate, then order or reject."""
+
+    def __init__(self, rules: Rules, catalog: Catalog, brokers: dict[str, Broker]) -> None:
+        self.rules = rules
+        self.catalog = catalog
+        self.brokers = brokers
+
+    def decide(self, batch: EventBatch, intent: Intent, board: ControlBoard | None,
+               kill_switch: KillSwitchView, now: datetime, moment: Moment) -> OrderResult:
+        """Decide one intent into the batch; a repeated client_order_id adds nothing."""
+        state: DeskState = batch.state
+        coid = intent.client_order_id
+        if coid is not None:
+            existing = state.by_client_id.get(coid)
+            if existing is not None:
+                return state.orders[existing].result()
+        for trip in due_trips(state, self.rules, now, moment.ts, intent.strategy):
+            batch.add(Kind.CONTROL, trip, strategy=trip["strategy"], source="DESK")
+        evaluation = evaluate(intent, state, board, kill_switch, self.rules, self.catalog,
+                              moment)
+        verdict = evaluation.verdict
+        seq = batch.seq + 1
+        ids = {"symbol": intent.symbol, "strategy": intent.strategy,
+               "intent_id": f"I-{batch.short}-{seq}", "order_id": f"O-{batch.short}-{seq}",
+               "source": intent.source}
+        batch.add(Kind.INTENT, {
+            "side": intent.side, "qty": intent.quantity, "order_type": intent.order_type,
+            "limit_price": intent.limit_price, "tif": intent.tif, "price": intent.price,
+            "tags": list(intent.tags), "reason": intent.reason, "confidence": intent.confidence,
+            "client_order_id": coid, "route": intent.route}, **ids)
+        batch.add(Kind.GATE, {
+            "decision": verdict.decision, "code": verdict.code, "reason": verdict.reason,
+            "qty": evaluation.quantity, "checks": [c.to_dict() for c in verdict.checks]}, **ids)
+        if evaluation.blocked:
+            batch.add(Kind.REJECT, {"code": verdict.code, "reason": verdict.reason,
+                                    "leaves_qty": 0.0}, **ids)
+            return state.orders[ids["order_id"]].result()
+        batch.add(Kind.ORDER, {
+            "status": "NEW", "side": intent.side, "qty": evaluation.quantity,
+            "order_type": intent.order_type, "limit_price": intent.limit_price,
+            "tif": intent.tif, "price": intent.price, "route": intent.route,
+            "client_order_id": coid}, **ids)
+        order = state.orders[ids["order_id"]]
+        self.brokers[order.route].accept(order)
+        self.execute(batch, order, intent.price)
+        if order.tif == TimeInForce.IOC and order.status in WORKING_STATUSES:
+            batch.add(Kind.CANCEL, {"code": Code.IOC_UNFILLED,
+                                    "reason": "IOC order not marketable; the rest is cancelled",
+                                    "leaves_qty": order.leaves, "actor": None}, **ids)
+        return order.result()
+
+    def execute(self, batch: EventBatch, order: Order, reference: float | None) -> list[dict]:
+        """Let the order's broker fill it now; returns the fill records added."""
+        state: DeskState = batch.state
+        plan = self.brokers[order.route].execute(order, state.quotes.get(order.symbol),
+                                                 reference, self.rules)
+        if plan is None:
+            return []
+        leaves = max(order.leaves - plan.qty, 0.0)
+        fill = batch.add(Kind.FILL, {
+            "qty": plan.qty, "price": plan.price, "fee": plan.fee,
+            "slippage_bps": plan.slippage_bps, "leaves_qty": leaves,
+            "status": "FILLED" if leaves <= QTY_EPSILON else "PARTIAL", "side": order.side,
+            "exec_id": f"E-{batch.short}-{batch.seq + 1}", "route": order.route},
+            symbol=order.symbol, strategy=order.strategy, intent_id=order.intent_id,
+            order_id=order.order_id, source=order.source)
+        batch.filled[order.symbol] = order
+        return [fill]
+
+    def fill_resting(self, batch: EventBatch, symbols: set[str], kill_switch: KillSwitchView,
+                     now_ts: str) -> list[dict]:
+        """Working orders on these symbols that the new quotes made marketable, in time order."""
+        state: DeskState = batch.state
+        fills = []
+        for order in list(state.working.values()):
+            if order.symbol in symbols and self._may_fill(state, order, kill_switch, now_ts):
+                fills.extend(self.execute(batch, order, None))
+        return fills
+
+    def journal_positions(self, batch: EventBatch) -> None:
+        """One position event per symbol the batch filled, after all its fills."""
+        state: DeskState = batch.state
+        for symbol, order in batch.filled.items():
+            pos = state.positions[symbol]
+            mark = state.marks.get(symbol, pos.avg_price)
+            batch.add(Kind.POSITION, {
+                "qty": pos.quantity, "avg_price": pos.avg_price,
+                "realized_pnl": pos.realized_pnl,
+                "unrealized_pnl": pos.quantity * (mark - pos.avg_price), "mark": mark},
+                symbol=symbol, strategy=order.strategy, order_id=order.order_id,
+                source=order.source)
+        batch.filled.clear()
+
+    @staticmethod
+    def _may_fill(state: DeskState, order: Order, kill_switch: KillSwitchView,
+                  now_ts: str) -> bool:
+        """Resting orders do not fill under HALT; under REDUCE_ONLY or a breaker, only reducing."""
+        if kill_switch.engaged and kill_switch.mode == KillSwitchMode.HALT:
+            return False
+        restricted = kill_switch.engaged or any(
+            latch.strategy in (None, order.strategy) for latch in state.active_latches(now_ts))
+        return not restricted or state.is_reducing(order.symbol, order.signed_leaves)
