@@ -22,7 +22,13 @@ from peaktrade.events import format_ts
 from peaktrade.journal import JournalCursor, LineStats, read_events
 from peaktrade.telemetry.summary import SummaryBuilder
 from peaktrade.web.context import get_broker, get_config, get_desk, get_journal
-from peaktrade.web.stream import STREAM_HEADERS, resume_seq, stream_slots, too_many_streams
+from peaktrade.web.stream import (
+    STREAM_HEADERS,
+    resume_seq,
+    sse_data,
+    stream_slots,
+    too_many_streams,
+)
 from peaktrade.web.telemetry import active_session
 
 bp = Blueprint("dashboard", __name__)
@@ -78,7 +84,7 @@ class SessionPulse:
         self.truncated = len(seed) >= WINDOW_RECORDS
         for rec in reversed(seed):
             self._add(rec)
-        self._rendered: tuple[Any, str] | None = None
+        self._rendered: tuple[Any, bytes] | None = None
 
     def refresh(self) -> None:
         """Take in what the journal gained since the last refresh."""
@@ -120,7 +126,7 @@ class SessionPulse:
         stats.add(self._cursor.stats)
         return stats
 
-    def cached_render(self, key: Any, render: Any) -> str:
+    def cached_render(self, key: Any, render: Any) -> bytes:
         """Render once per (last seq, controls) and share it with every open dashboard."""
         with self._lock:
             if self._rendered is not None and self._rendered[0] == key:
@@ -267,16 +273,16 @@ def index():
     return render_template("dashboard.html", **dashboard_context(session_id, desk_controls()))
 
 
-def _render_live(app: Flask, session_id: str | None) -> tuple[Any, str]:
+def _render_live(app: Flask, session_id: str | None) -> tuple[Any, bytes]:
     with app.app_context():
         controls = desk_controls()
         pulse = session_pulse(get_journal().root, session_id) if session_id else None
         key = (pulse.last_seq if pulse else 0, repr(controls), time.strftime("%H:%M"))
 
-        def render() -> str:
+        def render() -> bytes:
             context = dashboard_context(session_id, controls)
             html = render_template("_dashboard_live.html", oob=True, **context)
-            return "".join(f"data: {line}\n" for line in html.splitlines() if line.strip())
+            return sse_data(html)
 
         data = pulse.cached_render(key, render) if pulse else render()
         return key, data
@@ -294,9 +300,9 @@ def stream():
     app = current_app._get_current_object()
     subscription = get_broker().subscribe(session_id) if session_id else None
 
-    def generate() -> Iterator[str]:
+    def generate() -> Iterator[bytes]:
         try:
-            yield f"retry: {config['sse_retry_ms']}\n: connected\n\n"
+            yield f"retry: {config['sse_retry_ms']}\n: connected\n\n".encode()
             sent_key = None
             last_keepalive = time.monotonic()
             while subscription is None or not subscription.closed:
@@ -308,11 +314,11 @@ def stream():
                 if key != sent_key:
                     sent_key = key
                     last_keepalive = time.monotonic()
-                    yield f"id: {key[0]}\n{data}\n"
+                    yield b"id: %d\n%s\n" % (key[0], data)
                     time.sleep(UPDATE_INTERVAL_S)
                 elif time.monotonic() - last_keepalive >= config["sse_keepalive_s"]:
                     last_keepalive = time.monotonic()
-                    yield ": keepalive\n\n"
+                    yield b": keepalive\n\n"
         finally:
             if subscription is not None:
                 subscription.close()

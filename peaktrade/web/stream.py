@@ -42,9 +42,9 @@ class StreamSlots:
             self.open -= 1
 
 
-def sse_data(html: str) -> str:
-    """HTML as the data lines of one SSE message."""
-    return "".join(f"data: {line}\n" for line in html.splitlines() if line.strip())
+def sse_data(html: str) -> bytes:
+    """HTML as the data lines of one SSE message, encoded once for every subscriber."""
+    return "".join(f"data: {line}\n" for line in html.splitlines() if line.strip()).encode()
 
 
 class TimelineRender:
@@ -53,7 +53,7 @@ class TimelineRender:
     def __init__(self, app: Flask) -> None:
         self.app = app
 
-    def __call__(self, records: list[dict]) -> str:
+    def __call__(self, records: list[dict]) -> bytes:
         with self.app.app_context():
             html = render_template("_timeline_sse.html",
                                    rows=timeline_rows(list(reversed(records))),
@@ -94,20 +94,20 @@ def resume_seq(default: int | None) -> int | None:
 
 
 def event_stream(subscription: Subscription, slots: StreamSlots,
-                 format_batch: Callable[[Batch], str], *, keepalive_s: float,
+                 format_batch: Callable[[Batch], bytes], *, keepalive_s: float,
                  retry_ms: int) -> Response:
     """The SSE response around a subscription; the slot and subscriber go when it ends."""
 
-    def generate() -> Iterator[str]:
+    def generate() -> Iterator[bytes]:
         try:
-            yield f"retry: {retry_ms}\n: connected\n\n"
+            yield f"retry: {retry_ms}\n: connected\n\n".encode()
             while not subscription.closed:
                 batches = subscription.next_batches(timeout=keepalive_s)
                 if not batches:
                     if not subscription.closed:
-                        yield ": keepalive\n\n"
+                        yield b": keepalive\n\n"
                     continue
-                yield "".join(format_batch(batch) for batch in batches)
+                yield b"".join(format_batch(batch) for batch in batches)
         finally:
             subscription.close()
             slots.give_back()
@@ -115,8 +115,8 @@ def event_stream(subscription: Subscription, slots: StreamSlots,
     return Response(generate(), mimetype="text/event-stream", headers=STREAM_HEADERS)
 
 
-def _timeline_message(batch: Batch) -> str:
-    return f"id: {batch.last_seq}\n{batch.rendered}\n"
+def _timeline_message(batch: Batch) -> bytes:
+    return b"id: %d\n%s\n" % (batch.last_seq, batch.rendered)
 
 
 def too_many_streams(slots: StreamSlots) -> Response:

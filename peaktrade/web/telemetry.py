@@ -30,7 +30,7 @@ from peaktrade.web.context import get_config, get_journal
 bp = Blueprint("telemetry", __name__)
 
 DECISIONS = ("pass", "adjust", "block")
-CHIP_SCAN_RECORDS = 2000
+CHIP_SCAN_RECORDS = 500
 
 
 @dataclass(frozen=True)
