@@ -45,8 +45,8 @@ print(json.dumps({"elapsed": elapsed, "events": summary["event_count"],
 class StepClock:
     """A clock the generator moves forward by hand."""
 
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    def __init__(self, day: int = 0) -> None:
+        self.now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC) + timedelta(days=day)
 
     def __call__(self) -> datetime:
         return self.now
@@ -67,13 +67,14 @@ def verdict(symbol: str, qty: float, vetoed: str | None) -> dict:
             "checks": checks}
 
 
-def generate(root: Path, events: int, *, max_bytes: int = 1 << 40) -> Path:
+def generate(root: Path, events: int, *, max_bytes: int = 1 << 40, session: str = "bench",
+             first_intent: int = 0, day: int = 0) -> Path:
     """Append a realistic session of about `events` events through the real journal."""
-    rng = random.Random(2026)
-    clock = StepClock()
+    rng = random.Random(2026 + first_intent)
+    clock = StepClock(day)
     journal = Journal(root, fsync="never", max_bytes=max_bytes, clock=clock)
     written = 0
-    n = 0
+    n = first_intent
     while written < events:
         n += 1
         symbol = rng.choice(tuple(SYMBOLS))
@@ -92,20 +93,20 @@ def generate(root: Path, events: int, *, max_bytes: int = 1 << 40) -> Path:
             batch.append({**common, "kind": "reject",
                           "payload": {"code": vetoed, "reason": f"{vetoed}: blocked",
                                       "leaves_qty": 0.0}})
-            written += len(journal.append("bench", batch))
+            written += len(journal.append(session, batch))
             clock.advance(rng.uniform(5, 50))
             continue
-        written += len(journal.append("bench", batch))
+        written += len(journal.append(session, batch))
         clock.advance(rng.uniform(1, 40))
         order_id = f"o-{n}"
-        written += len(journal.append("bench", [{
+        written += len(journal.append(session, [{
             **common, "kind": "order", "order_id": order_id,
             "payload": {"status": "NEW", "side": "BUY", "qty": qty, "order_type": "MARKET",
                         "limit_price": None, "tif": "DAY", "route": "PAPER",
                         "client_order_id": None}}]))
         clock.advance(rng.uniform(1, 200))
         price = SYMBOLS[symbol] * 1.0005
-        written += len(journal.append("bench", [{
+        written += len(journal.append(session, [{
             **common, "kind": "fill", "order_id": order_id,
             "payload": {"side": "BUY", "qty": qty, "price": price, "fee": 0.0,
                         "slippage_bps": 5.0, "leaves_qty": 0.0, "status": "FILLED"}}]))
