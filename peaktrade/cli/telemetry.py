@@ -23,6 +23,7 @@ from peaktrade.events import (
 from peaktrade.journal import JournalCursor, read_events
 from peaktrade.journal.reader import Filter, iter_lines
 from peaktrade.telemetry.describe import describe
+from peaktrade.telemetry.export import csv_chunks, export_file_name, jsonl_chunks, timeline_item
 from peaktrade.telemetry.replay import Replay
 from peaktrade.telemetry.summary import SummaryBuilder
 
@@ -200,10 +201,6 @@ def timeline_line(rec: dict) -> str:
             f"{rec['symbol'] or '-':<10} {describe(rec)}")
 
 
-def timeline_json(rec: dict) -> dict:
-    return {**rec, "description": describe(rec)}
-
-
 @group.command("view", epilog=VIEW_EPILOG)
 @path_option
 @session_option
@@ -233,7 +230,7 @@ def view(path: Path | None, session_id: str | None, kind: str | None, symbol: st
         result = SummaryBuilder().add_all(reader).result(reader.stats)
         stats = reader.stats
     if as_json:
-        body = {"timeline": [timeline_json(r) for r in timeline], "summary": result,
+        body = {"timeline": [timeline_item(r) for r in timeline], "summary": result,
                 "count": len(timeline)}
         click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
     else:
@@ -320,7 +317,7 @@ def follow_target(path: Path, session_id: str | None) -> tuple[Path, str]:
 
 def _print_record(rec: dict, as_json: bool) -> None:
     if as_json:
-        click.echo(orjson.dumps(timeline_json(rec)).decode())
+        click.echo(orjson.dumps(timeline_item(rec)).decode())
     else:
         click.echo(timeline_line(rec))
 
@@ -481,3 +478,51 @@ def _excerpt(line: bytes) -> str:
     text = line[:EXCERPT_CHARS].decode("utf-8", "backslashreplace")
     text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
     return text + ("..." if len(line) > EXCERPT_CHARS else "")
+
+
+EXPORT_EPILOG = """\b
+CSV columns: ts, kind, symbol, session_id, description, details (the payload as JSON).
+JSON: one timeline item per line (every field plus its description).
+Exit codes:
+  0  exported
+  2  no journal found at --path (or no files for --session), or a bad option"""
+
+
+@group.command("export", epilog=EXPORT_EPILOG)
+@path_option
+@session_option
+@filter_options
+@click.option("--csv", "fmt", flag_value="csv", default=True, help="CSV (the default).")
+@click.option("--json", "fmt", flag_value="json", help="JSON lines.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Only the newest N matching events (still written oldest first).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Write to this file, or into this folder as "
+                   "telemetry_<session>_<kind>.<csv|jsonl> (default: stdout).")
+def export(path: Path | None, session_id: str | None, kind: str | None, symbol: str | None,
+           strategy: str | None, since: str | None, until: str | None, fmt: str,
+           limit: int | None, out: Path | None) -> None:
+    """Export matching events as CSV or JSON lines, streamed in constant memory."""
+    path = resolve_path(path)
+    require_logs(path, session_id)
+    filters = {"session_id": session_id, "kind": kind, "symbol": symbol,
+               "strategy": strategy, "since": since, "until": until}
+    records: Any = read_events(path, **filters)
+    if limit is not None:
+        records = list(read_events(path, limit=limit, newest_first=True, **filters))
+        records.reverse()
+    chunks: Any = (c.encode() for c in csv_chunks(records)) if fmt == "csv" \
+        else jsonl_chunks(records)
+    if out is None:
+        stream = click.get_binary_stream("stdout")
+        for chunk in chunks:
+            stream.write(chunk)
+        stream.flush()
+        return
+    if out.is_dir():
+        kinds = kind.split(",") if kind else None
+        out = out / export_file_name(session_id, kinds, "csv" if fmt == "csv" else "jsonl")
+    with open(out, "wb") as fh:
+        for chunk in chunks:
+            fh.write(chunk)
+    click.echo(f"wrote {out}", err=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 import threading
@@ -171,3 +173,25 @@ def test_tail_without_an_active_session_asks_for_one(tmp_path):
     result = CliRunner().invoke(main, ["telemetry", "tail", "--path", str(tmp_path)])
     assert result.exit_code == 2
     assert "name one with --session" in result.output
+
+
+def test_export_csv_to_stdout_has_the_web_columns(golden):
+    result = run("telemetry", "export", "--path", str(golden), "--session",
+                 "golden_session_latency", "--kind", "fill")
+    rows = list(csv.reader(io.StringIO(result.output)))
+    assert rows[0] == ["ts", "kind", "symbol", "session_id", "description", "details"]
+    assert len(rows) == 5
+    assert {row[1] for row in rows[1:]} == {"fill"}
+    assert rows[1][0] < rows[-1][0]
+
+
+def test_export_json_lines_into_a_folder_with_the_web_file_name(golden, tmp_path):
+    result = run("telemetry", "export", "--path", str(golden), "--session",
+                 "golden_session_ok", "--kind", "order", "--json", "--limit", "2",
+                 "--out", str(tmp_path))
+    assert result.exit_code == 0
+    lines = (tmp_path / "telemetry_golden_session_ok_order.jsonl").read_text().splitlines()
+    items = [json.loads(line) for line in lines]
+    assert [i["kind"] for i in items] == ["order", "order"]
+    assert items[0]["seq"] < items[1]["seq"]
+    assert all(i["description"].startswith("NEW") for i in items)
