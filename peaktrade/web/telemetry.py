@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from peaktrade.events import (
+    DECISIONS,
     DESK_SESSION,
     KINDS,
     InvalidSessionId,
@@ -29,7 +30,6 @@ from peaktrade.web.context import get_config, get_journal
 
 bp = Blueprint("telemetry", __name__)
 
-DECISIONS = ("pass", "adjust", "block")
 CHIP_SCAN_RECORDS = 500
 
 

@@ -102,3 +102,16 @@ def test_the_page_keeps_at_most_the_configured_number_of_rows(browser, tmp_path)
             context.close()
     finally:
         j.close()
+
+
+def test_download_csv_of_the_vetoes_filter_holds_only_blocked_verdicts(page, journal):
+    journal.append("e2e", [{"kind": "gate", "symbol": "BTC-USD", "intent_id": "i3",
+                            "payload": {"decision": "pass"}}])
+    _open_live(page, "/live/execution/e2e")
+    page.get_by_role("link", name="Vetoes").click()
+    expect(page).to_have_url(re.compile(r"decision=block"))
+    with page.expect_download() as info:
+        page.locator("#timeline-csv").click()
+    assert info.value.suggested_filename == "telemetry_e2e_gate.csv"
+    lines = info.value.path().read_text(encoding="utf-8").strip().splitlines()
+    assert len(lines) == 2 and ",gate,ETH-USD,e2e," in lines[1] and "MIN_NOTIONAL" in lines[1]
