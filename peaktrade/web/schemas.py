@@ -118,6 +118,11 @@ def _symbol(value: str) -> None:
         raise ValidationError(f"symbol must be 1 to {MAX_SYMBOL} characters, got {value!r}")
 
 
+def _confidence(value: float) -> None:
+    if not 0 <= value <= 1:
+        raise ValidationError(f"confidence must be between 0 and 1, got {value}")
+
+
 class OrderSchema(_Strict):
     """One paper order as the JSON API receives it."""
 
@@ -134,7 +139,7 @@ class OrderSchema(_Strict):
     strategy = Text(MAX_ID)
     route = Text(MAX_ID)
     reason = Text(MAX_TEXT)
-    confidence = fields.Float(load_default=None, allow_none=True)
+    confidence = fields.Float(load_default=None, allow_none=True, validate=_confidence)
     tags = fields.List(Text(MAX_ID, allow_none=False), load_default=list)
 
     @pre_load
