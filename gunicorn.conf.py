@@ -19,3 +19,42 @@ keepalive = 5
 accesslog = "-"
 # No runtime control socket: several desks (and the tests' servers) run side by side.
 control_socket_disable = True
+
+# The demo feed: ONE process next to the server (not one per worker), started by the
+# master when it is ready and stopped when it exits. PEAKTRADE_DEMO=0 turns it off.
+_demo = {}
+
+
+def when_ready(server):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from peaktrade.config import ConfigError, load_config
+
+    try:
+        enabled = load_config()["demo"]["enabled"]
+    except ConfigError as err:
+        server.log.error("demo feed not started: %s", err)
+        return
+    if not enabled:
+        return
+    command = [str(Path(sys.executable).with_name("peaktrade")), "demo",
+               "--parent-pid", str(os.getpid())]
+    _demo["process"] = subprocess.Popen(command)
+    server.log.info("demo feed started (pid %s); PEAKTRADE_DEMO=0 turns it off",
+                    _demo["process"].pid)
+
+
+def on_exit(server):
+    import subprocess
+
+    process = _demo.pop("process", None)
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
