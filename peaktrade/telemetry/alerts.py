@@ -277,6 +277,12 @@ def read_book(root: Path) -> AlertBook:
     return AlertBook(incidents, open_by_key, snoozed)
 
 
+def open_incidents(root: Path) -> list[Incident]:
+    """Open alerts for a page or a command: P1 first, then the oldest first."""
+    return sorted(read_book(root).open_by_key.values(),
+                  key=lambda i: (i.severity, i.opened_at))
+
+
 def _apply(rec: dict, incidents: dict[str, Incident], open_by_key: dict[str, Incident],
            snoozed: dict[str, str]) -> None:
     payload = rec["payload"]

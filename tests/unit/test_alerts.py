@@ -23,6 +23,7 @@ from peaktrade.telemetry.alerts import (
     Thresholds,
     evaluate_rules,
     observe,
+    open_incidents,
     read_book,
 )
 
@@ -221,3 +222,19 @@ def test_acked_incidents_are_recorded_as_alert_events(log_dir):
     record = desk.acknowledge("al-0", actor="ops")
     assert record["kind"] == "alert"
     assert record["payload"]["state"] == ACKED
+
+
+def test_open_incidents_list_p1_first_and_drop_resolved_ones(log_dir):
+    clock = Clock(NOW)
+    controls = {"kill_switch": {"engaged": False},
+                "breakers": [{"name": "max_loss_streak", "tripped": True}]}
+    desk = make_desk(log_dir, clock, controls)
+    journal = Journal(log_dir, fsync="never")
+    journal.append("s1", [{"kind": "heartbeat", "ts": ago(400), "payload": {}}])
+    desk.active_session = lambda: "s1"
+    desk.check()
+    assert [(i.severity, i.rule) for i in open_incidents(log_dir)] == [
+        ("P1", BREAKER_TRIPPED), ("P2", SESSION_SILENT)]
+    controls["breakers"] = []
+    desk.check()
+    assert [i.rule for i in open_incidents(log_dir)] == [SESSION_SILENT]
