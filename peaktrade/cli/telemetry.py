@@ -322,6 +322,8 @@ def _print_record(rec: dict, as_json: bool) -> None:
         click.echo(timeline_line(rec))
 
 
+PROGRESS_MIN_BYTES = 20_000_000  # below this a replay ends before a bar would help
+PROGRESS_STEP = 10_000
 REPLAY_EPILOG = """\b
 Exit codes:
   0  replayed
@@ -355,9 +357,11 @@ def replay_command(path: Path | None, session_id: str | None, kind: str | None,
                 orjson.dumps(chain.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
         engine = Replay(no_fill_after_s=no_fill_after, on_chain=on_chain)
         records: Any = reader
-        if sys.stdout.isatty():
+        size = sum(f.stat().st_size for _, files in reader.files() for f in files)
+        if sys.stdout.isatty() and size >= PROGRESS_MIN_BYTES:
             records = stack.enter_context(click.progressbar(
-                reader, label="replaying", show_pos=True, file=sys.stderr))
+                reader, label=f"replaying {size / 1e6:,.0f} MB", show_pos=True,
+                update_min_steps=PROGRESS_STEP, file=sys.stderr))
         engine.feed_all(records)
         report = engine.report(reader.stats)
     data = report.to_dict()
