@@ -268,6 +268,14 @@ def format_number(value: Any, places: int = 2) -> str:
     return str(value)
 
 
+@bp.app_template_filter("clock")
+def format_clock(ts: str | None) -> str:
+    """The time of day of a canonical timestamp, to the millisecond (the full one is a title)."""
+    if not ts or "T" not in ts:
+        return ts or ""
+    return ts.split("T", 1)[1][:12]
+
+
 @bp.app_template_filter("qty")
 def format_quantity(value: Any) -> str:
     """A quantity without trailing zeros."""
