@@ -239,9 +239,13 @@ def retention_apply(path: Path | None, days: int | None, max_mb: float | None,
                f"{result.bytes_after:,} B after")
 
 
-ALERTS_EPILOG = f"""\b
-Rules: {', '.join(RULES)}. Thresholds and sinks: [alerts] in the configuration.
-Firings, acknowledgements and snoozes are `alert` events in the desk journal.
+RULE_LINES = "\n".join(f"  {rule:<19} {severity}  {what}"
+                       for rule, (severity, what) in RULES.items())
+ALERTS_EPILOG = """\b
+Rules:
+""" + RULE_LINES + """
+Thresholds and sinks: [alerts] in the configuration. Firings, acknowledgements
+and snoozes are `alert` events in the desk journal.
 Exit codes:
   0  nothing firing (check), or done
   1  at least one alert firing (check)
