@@ -116,6 +116,9 @@ def check_journal_root(root: Path) -> Path:
     resolved = root.resolve()
     if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
         raise NotAJournal(f"refusing {resolved}: a journal root is never / or a home folder")
+    if (resolved / ARCHIVE_DIR).is_symlink():
+        raise NotAJournal(f"{resolved / ARCHIVE_DIR} is a symlink; retention only works "
+                          "inside the journal root")
     sessions = list_sessions(resolved)
     if not sessions:
         raise NotAJournal(f"{resolved} holds no session journals (<session>.jsonl or "

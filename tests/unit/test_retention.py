@@ -123,3 +123,12 @@ def test_bad_arguments_say_what_is_allowed(journal, log_dir):
         plan_retention(log_dir, active_session=None, days=0)
     with pytest.raises(ValueError, match="keep-last must be >= 0, got -1"):
         plan_retention(log_dir, active_session=None, days=1, keep_last=-1)
+
+
+def test_refuses_an_archive_folder_that_points_elsewhere(journal, log_dir, tmp_path):
+    make_session(journal, "old", age_days=20)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (log_dir / "archive").symlink_to(elsewhere)
+    with pytest.raises(NotAJournal, match="is a symlink"):
+        plan_retention(log_dir, active_session=None, days=14)
