@@ -188,17 +188,16 @@ class OrderFormSchema(OrderSchema):
         return form
 
 
-def load_orders(body: Any, max_orders: int) -> tuple[list[dict], bool]:
-    """Validate one order or a list of them; return the orders and whether a list was sent."""
-    is_list = isinstance(body, list)
-    if is_list:
+def load_orders(body: Any, max_orders: int) -> list[dict]:
+    """Validate one order or a list of them, all before any reaches the desk."""
+    if isinstance(body, list):
         if not body:
             raise ValidationError({"_schema": ["send at least one order"]})
         if len(body) > max_orders:
             raise ValidationError({"_schema": [f"at most {max_orders} orders per request, "
                                                f"got {len(body)}"]})
-        return ORDERS_IN.load(body), True
-    return [ORDER_IN.load(body)], False
+        return ORDERS_IN.load(body)
+    return [ORDER_IN.load(body)]
 
 
 class QuoteSchema(_Strict):
