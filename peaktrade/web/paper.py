@@ -104,7 +104,8 @@ def api_get_order(order_id: str):
 @bp.delete("/api/v1/paper/orders/<order_id>")
 def api_cancel_order(order_id: str):
     """Cancel a working paper order."""
-    cancelled = get_desk().cancel(order_id, source=API_SOURCE)
+    cancelled = get_desk().cancel(order_id, source=API_SOURCE,
+                                  actor=f"api@{request.remote_addr}")
     return json_response(ORDER_RESULT.dump(cancelled.to_dict()))
 
 
@@ -236,7 +237,8 @@ def cancel_form(order_id: str):
     """Cancel a working order from the working-orders table."""
     message = None
     try:
-        result = get_desk().cancel(order_id, source=FORM_SOURCE)
+        result = get_desk().cancel(order_id, source=FORM_SOURCE,
+                                   actor=f"web@{request.remote_addr}")
         message = f"Cancelled {result.symbol} {result.side} {result.quantity:g} ({order_id})"
     except (UnknownOrder, OrderNotCancellable) as err:
         message = str(err)
