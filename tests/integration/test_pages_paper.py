@@ -118,3 +118,26 @@ def test_header_says_why_a_kill_switch_action_failed(client):
 def test_header_state_part_for_polling(client):
     html = client.get("/controls/header?part=state", headers=HX).get_data(as_text=True)
     assert html.lstrip().startswith('<div id="controls-state"') and "Kill switch off" in html
+
+
+def test_header_shows_a_tripped_breaker_and_resets_it(log_dir, monkeypatch):
+    from peaktrade import create_app
+
+    monkeypatch.delenv("PEAKTRADE_KILL_SWITCH", raising=False)
+    app = create_app({"log_dir": str(log_dir), "demo": {"enabled": False},
+                      "journal": {"fsync": "never"}, "breakers": {"max_trades_per_day": 1}})
+    client = app.test_client()
+    try:
+        for _ in range(2):
+            client.post("/api/v1/paper/orders", json={"symbol": "AAPL", "side": "BUY",
+                                                      "quantity": 1, "price": 100.0})
+        html = client.get("/paper").get_data(as_text=True)
+        assert 'data-breaker="TRADES_PER_DAY"' in html and "TRADES_PER_DAY tripped" in html
+        assert 'hx-confirm="Reset breaker TRADES_PER_DAY?' in html
+        html = post(client, "/controls/breakers/TRADES_PER_DAY/reset", {"reason": "reviewed"}
+                    ).get_data(as_text=True)
+        assert "Breaker TRADES_PER_DAY reset." in html and "Breakers ok" in html
+        html = post(client, "/controls/breakers/TRADES_PER_DAY/reset", {}).get_data(as_text=True)
+        assert "not tripped" in html
+    finally:
+        app.extensions["peaktrade.journal"].close()

@@ -173,3 +173,27 @@ def test_with_a_token_a_websocket_needs_it_or_a_login(token_app):
     response = client.get("/ws/execution", headers=WEBSOCKET)
     assert response.status_code == 401
     assert "WebSocket" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("post", "/api/v1/paper/orders", ORDER),
+    ("delete", "/api/v1/paper/orders/any-id", None),
+    ("post", "/api/v1/paper/reset", None),
+    ("post", "/api/v1/market/quotes", {"symbol": "AAPL", "last": 100.0}),
+    ("post", "/api/v1/controls/kill-switch", {"action": "engage", "reason": "x"}),
+    ("post", "/api/v1/controls/breakers/DAILY_LOSS/reset", {}),
+    ("post", "/api/v1/controls/qa", {"can_trade_today": False, "reason": "x"}),
+])
+def test_with_a_token_every_api_write_needs_it(token_app, method, path, body):
+    client = token_app.test_client()
+    response = getattr(client, method)(path, json=body)
+    assert response.status_code == 401
+    assert client.get("/api/v1/controls").get_json()["kill_switch"]["engaged"] is False
+    assert client.get("/api/v1/paper/orders").get_json() == []
+
+
+def test_with_a_token_reads_stay_open(token_app):
+    client = token_app.test_client()
+    for path in ("/api/v1/paper/orders", "/api/v1/paper/positions", "/api/v1/oms/blotter",
+                 "/api/v1/controls", "/paper", "/oms/blotter"):
+        assert client.get(path).status_code == 200, path
