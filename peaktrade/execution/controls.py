@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from peaktrade.events import format_ts
 from peaktrade.execution.codes import (
@@ -20,7 +21,7 @@ from peaktrade.execution.codes import (
     KillSwitchMode,
     breaker_code,
 )
-from peaktrade.execution.results import Check
+from peaktrade.execution.results import Check, constant
 from peaktrade.execution.rules import Rules
 from peaktrade.execution.state import ControlBoard, DeskState, Latch
 
@@ -29,8 +30,7 @@ JOURNAL = "journal"
 UNREADABLE = "unreadable"
 
 
-@dataclass(frozen=True, slots=True)
-class KillSwitchView:
+class KillSwitchView(NamedTuple):
     """The kill switch as a decision sees it: engaged by whom, how, since when."""
 
     engaged: bool
@@ -40,7 +40,7 @@ class KillSwitchView:
     reason: str | None = None
     since: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"engaged": self.engaged, "mode": self.mode if self.engaged else None,
                 "source": self.source, "actor": self.actor, "reason": self.reason,
                 "since": self.since}
@@ -49,8 +49,11 @@ class KillSwitchView:
 def env_kill_switch(environ: Mapping[str, str]) -> KillSwitchView | None:
     """The kill switch set by PEAKTRADE_KILL_SWITCH; a value not understood engages it."""
     raw = environ.get(KILL_SWITCH_ENV)
-    if raw is None:
-        return None
+    return None if raw is None else _env_view(raw)
+
+
+@lru_cache(maxsize=64)
+def _env_view(raw: str) -> KillSwitchView | None:
     value = raw.strip().lower()
     if value in ENV_OFF:
         return None
@@ -79,11 +82,15 @@ def kill_switch_view(board: ControlBoard | None, environ: Mapping[str, str]) -> 
     return KillSwitchView(False, actor=ks.actor, reason=ks.reason, since=ks.since)
 
 
+KILL_SWITCH_RELEASED = constant(Check(Gate.KILL_SWITCH, Decision.PASS, Code.KILL_SWITCH,
+                                      "Kill switch is released"))
+QA_ALLOWS = constant(Check(Gate.QA_BLOCK, Decision.PASS, Code.QA_BLOCK, "QA allows trading"))
+
+
 def check_kill_switch(view: KillSwitchView, reducing: bool) -> Check:
     """HALT blocks every new order; REDUCE_ONLY blocks all but position-reducing ones."""
     if not view.engaged:
-        return Check(Gate.KILL_SWITCH, Decision.PASS, Code.KILL_SWITCH,
-                     "Kill switch is released")
+        return KILL_SWITCH_RELEASED
     if view.mode == KillSwitchMode.REDUCE_ONLY:
         if reducing:
             return Check(Gate.KILL_SWITCH, Decision.PASS, Code.KILL_SWITCH,
@@ -105,7 +112,7 @@ def check_qa(board: ControlBoard | None) -> Check:
         return Check(Gate.QA_BLOCK, Decision.BLOCK, Code.QA_BLOCK,
                      f"QA block: {board.qa.reason or 'cannot trade today'} "
                      f"(by {board.qa.actor or 'unknown'})")
-    return Check(Gate.QA_BLOCK, Decision.PASS, Code.QA_BLOCK, "QA allows trading")
+    return QA_ALLOWS
 
 
 def next_reset(now: datetime) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from peaktrade.execution.codes import OrderType, Side
 from peaktrade.execution.state import QTY_EPSILON, Quote
@@ -10,8 +10,7 @@ from peaktrade.execution.state import QTY_EPSILON, Quote
 BPS = 1e-4
 
 
-@dataclass(frozen=True, slots=True)
-class FillPlan:
+class FillPlan(NamedTuple):
     """One simulated execution: quantity, price (slippage included) and fee."""
 
     qty: float

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from peaktrade.config import MODES
 from peaktrade.execution.codes import (
     RESEARCH_ONLY_TAG,
     Code,
@@ -13,7 +14,7 @@ from peaktrade.execution.codes import (
 )
 from peaktrade.execution.instruments import Instrument
 from peaktrade.execution.intents import Intent
-from peaktrade.execution.results import Check
+from peaktrade.execution.results import Check, constant
 from peaktrade.execution.rules import Rules
 from peaktrade.execution.state import Quote
 
@@ -63,6 +64,11 @@ def check_price_sanity(intent: Intent, quote: Quote | None, expected: float | No
                  value=round(worst, 6), headroom=round(band - worst, 6))
 
 
+NOT_RESEARCH_ONLY = {mode: constant(Check(Gate.RESEARCH_ONLY, Decision.PASS, Code.RESEARCH_ONLY,
+                                          f"not tagged {RESEARCH_ONLY_TAG}", limit=mode))
+                     for mode in MODES}
+
+
 def check_research_only(intent: Intent, rules: Rules) -> Check:
     """In live mode an intent tagged research_only is never executed."""
     tagged = RESEARCH_ONLY_TAG in intent.tags
@@ -73,8 +79,7 @@ def check_research_only(intent: Intent, rules: Rules) -> Check:
     if tagged:
         return Check(Gate.RESEARCH_ONLY, Decision.PASS, Code.RESEARCH_ONLY,
                      f"{rules.mode} mode admits {RESEARCH_ONLY_TAG}", limit=rules.mode)
-    return Check(Gate.RESEARCH_ONLY, Decision.PASS, Code.RESEARCH_ONLY,
-                 f"not tagged {RESEARCH_ONLY_TAG}", limit=rules.mode)
+    return NOT_RESEARCH_ONLY[rules.mode]
 
 
 def round_to_lot(quantity: float, lot: float) -> float:

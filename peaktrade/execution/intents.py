@@ -26,10 +26,7 @@ MAX_TEXT = 200
 
 
 class Intent(NamedTuple):
-    """What a strategy or a person wants to trade, before any check (immutable).
-
-    A NamedTuple rather than a frozen dataclass: it is built once per order on the hot path.
-    """
+    """What a strategy or a person wants to trade, before any check (immutable, hot path)."""
 
     symbol: str
     side: str
