@@ -457,7 +457,8 @@ class Desk:
             with self.journal.locked(session_id) as writer:
                 try:
                     state = self._state
-                    state.apply_all(self._tail.poll())
+                    if state.last_seq != writer.last_seq:  # seq is gap-free: equal = caught up
+                        state.apply_all(self._tail.poll())
                     if state.last_seq != writer.last_seq:
                         state = self._rebuild(session_id, writer.last_seq)
                     yield state, writer, self._clock()
