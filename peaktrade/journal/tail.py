@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,10 +25,11 @@ from watchdog.observers import Observer
 from peaktrade.events import validate_session_id
 from peaktrade.journal.cursor import JournalCursor
 from peaktrade.journal.files import ACTIVE_SUFFIX
+from peaktrade.journal.reader import read_events
 
 Render = Callable[[list[dict]], Any]
 DEFAULT_QUEUE_BATCHES = 256
-DEFAULT_BACKLOG_RECORDS = 5000
+BACKLOG_CHUNK_RECORDS = 2000
 _log = logging.getLogger(__name__)
 _HINT_EVENTS = frozenset({"created", "modified", "moved", "deleted"})
 
@@ -79,7 +80,7 @@ class Subscription:
     """One consumer of a session's live records: backlog from the journal, then live batches."""
 
     def __init__(self, broker: Broker, group: _Group, after_seq: int | None,
-                 max_batches: int, max_backlog: int) -> None:
+                 max_batches: int, backlog_chunk: int) -> None:
         self.broker = broker
         self.session_id = group.session_id
         self.record_filter = group.record_filter
@@ -88,8 +89,9 @@ class Subscription:
         self.overflows = 0
         self._group = group
         self._needs_backlog = after_seq is not None
+        self._backlog: Iterator[dict] | None = None
         self._max_batches = max_batches
-        self._max_backlog = max_backlog
+        self._backlog_chunk = backlog_chunk
         self._queue: deque[Batch] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -114,18 +116,27 @@ class Subscription:
             self._cond.notify_all()
 
     def next_batches(self, timeout: float | None) -> list[Batch]:
-        """Batches after `last_seq`, waiting up to `timeout` seconds; [] when none came."""
+        """Batches after `last_seq`, waiting up to `timeout` seconds; [] when none came.
+
+        While the journal is being caught up (a replay, or after an overflow) each call
+        returns one chunk of it and the live batches wait in the queue.
+        """
         with self._cond:
             if not self._queue and not self._needs_backlog and not self._closed:
                 self._cond.wait(timeout)
-            queued = list(self._queue)
-            self._queue.clear()
             needs_backlog, self._needs_backlog = self._needs_backlog, False
         out: list[Batch] = []
         if needs_backlog:
-            backlog = self._read_backlog()
+            backlog, more = self._read_backlog()
             if backlog is not None:
                 out.append(backlog)
+            if more:
+                with self._cond:
+                    self._needs_backlog = True
+                return out
+        with self._cond:
+            queued = list(self._queue)
+            self._queue.clear()
         for batch in queued:
             fresh = self._after_last(batch)
             if fresh is not None:
@@ -156,18 +167,32 @@ class Subscription:
         self.last_seq = batch.last_seq
         return self._batch(records, batch.first_seq, batch.last_seq) if records else None
 
-    def _read_backlog(self) -> Batch | None:
-        cursor = JournalCursor(self.broker.root, self.session_id, after_seq=self.last_seq)
+    def _read_backlog(self) -> tuple[Batch | None, bool]:
+        """The next chunk of records after `last_seq` from the journal, and whether more follow."""
+        if self._backlog is None:
+            self._backlog = iter(read_events(self.broker.root, session_id=self.session_id,
+                                             after_seq=self.last_seq))
+        records: list[dict] = []
+        floor = self.last_seq
+        more = True
         try:
-            records = cursor.poll()
-        finally:
-            cursor.close()
+            for rec in self._backlog:
+                if rec["seq"] > floor:  # seq dedupes a segment listed twice mid-compression
+                    records.append(rec)
+                    floor = rec["seq"]
+                if len(records) >= self._backlog_chunk:
+                    break
+            else:
+                self._backlog = None
+                more = False
+        except FileNotFoundError:
+            self._backlog = None  # a segment moved between listing and opening: list again
         if not records:
-            return None
+            return None, more
         first, last = records[0]["seq"], records[-1]["seq"]
         self.last_seq = max(self.last_seq, last)
-        kept = self.record_filter.select(records)[-self._max_backlog:]
-        return self._batch(kept, first, last) if kept else None
+        kept = self.record_filter.select(records)
+        return (self._batch(kept, first, last) if kept else None), more
 
     def _batch(self, records: list[dict], first_seq: int, last_seq: int) -> Batch:
         rendered = self.render(records) if self.render is not None else None
@@ -196,11 +221,11 @@ class Broker:
 
     def __init__(self, root: str | os.PathLike[str], *, poll_interval_s: float = 2.0,
                  max_batches: int = DEFAULT_QUEUE_BATCHES,
-                 max_backlog: int = DEFAULT_BACKLOG_RECORDS, watch: bool = True) -> None:
+                 backlog_chunk: int = BACKLOG_CHUNK_RECORDS, watch: bool = True) -> None:
         self.root = Path(root)
         self.poll_interval_s = poll_interval_s
         self.max_batches = max_batches
-        self.max_backlog = max_backlog
+        self.backlog_chunk = backlog_chunk
         self.watch = watch
         self._lock = threading.Lock()
         self._groups: dict[tuple[str, RecordFilter, Render | None], _Group] = {}
@@ -226,10 +251,11 @@ class Broker:
                 group = self._groups[key] = _Group(session_id, record_filter, render)
             if after_seq is None:
                 after_seq_now = self._cursors[session_id].last_seq
-                sub = Subscription(self, group, None, self.max_batches, self.max_backlog)
+                sub = Subscription(self, group, None, self.max_batches, self.backlog_chunk)
                 sub.last_seq = after_seq_now
             else:
-                sub = Subscription(self, group, after_seq, self.max_batches, self.max_backlog)
+                sub = Subscription(self, group, after_seq, self.max_batches,
+                                   self.backlog_chunk)
             group.subscribers.append(sub)
         return sub
 

@@ -137,6 +137,10 @@ class ExecutionSocket:
         except ValidationError as err:
             messages = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
             reply = {"error": f"invalid order: {first_message(err.messages)}", "errors": messages}
+        except Exception:  # a bug must not drop the socket; the operator finds it in the log
+            self.app.logger.exception("WebSocket message failed: %.200r", raw)
+            reply = {"error": "the desk could not process this message (see the server log)",
+                     "errors": {}}
         if ref is not None:
             reply["ref"] = ref
         return reply
@@ -164,7 +168,7 @@ class ExecutionSocket:
 
     def _on_order(self, body: Any) -> dict[str, Any]:
         with self.app.app_context():
-            orders, _ = load_orders(body, get_config()["web"]["max_orders_per_request"])
+            orders = load_orders(body, get_config()["web"]["max_orders_per_request"])
             try:
                 results = get_desk().submit(orders, source=WS_SOURCE)
             except InvalidIntent as err:

@@ -169,3 +169,20 @@ def test_watchdog_wakes_the_broker_without_waiting_for_the_poll(log_dir, journal
         assert seen == [1]
     finally:
         broker.stop()
+
+
+def test_a_long_replay_comes_in_chunks_and_live_batches_wait_their_turn(log_dir, journal):
+    broker = Broker(log_dir, watch=False, backlog_chunk=3)
+    try:
+        journal.append(SID, [_event() for _ in range(10)])
+        sub = broker.subscribe(SID, after_seq=0)
+        chunks = [_seqs(sub.next_batches(timeout=0))]
+        journal.append(SID, [_event(), _event()])
+        broker.pump()
+        while len(chunks) < 10 and (batch := sub.next_batches(timeout=0)):
+            chunks.append(_seqs(batch))
+        assert chunks[0] == [1, 2, 3]
+        assert all(len(chunk) <= 3 for chunk in chunks)
+        assert [seq for chunk in chunks for seq in chunk] == list(range(1, 13))
+    finally:
+        broker.stop()
