@@ -34,7 +34,10 @@ _MAX_RELISTS = 20
 
 @dataclass
 class LineStats:
-    """What a read saw: lines in total, blank, valid and invalid."""
+    """What a read saw: lines in total, blank, valid and invalid.
+
+    Complete once the read is exhausted or closed; during a read it may lag by a block.
+    """
 
     total: int = 0
     blank: int = 0
@@ -57,33 +60,41 @@ class LineStats:
         return asdict(self)
 
 
-def iter_lines(fh: BinaryIO) -> Iterator[bytes | None]:
-    """Every line of a stream without its newline; None stands for an oversized line."""
+def iter_line_blocks(fh: BinaryIO) -> Iterator[list[bytes | None]]:
+    """The lines of a stream, a chunk's worth at a time, without their newlines.
+
+    None stands for an oversized line (longer than MAX_LINE_BYTES), never held whole.
+    """
     carry = b""
     skipping = False
     while True:
         chunk = fh.read(CHUNK_BYTES)
         if not chunk:
             break
-        parts = chunk.split(b"\n")
+        parts: list[bytes | None] = chunk.split(b"\n")  # type: ignore[assignment]
         if skipping:
             if len(parts) == 1:
                 continue
-            yield None
             skipping = False
-            parts[0] = b""
-            parts = parts[1:]
+            parts[0] = None
         else:
-            parts[0] = carry + parts[0]
-        carry = parts.pop()
-        yield from parts
+            parts[0] = carry + parts[0]  # type: ignore[operator]
+        carry = parts.pop()  # type: ignore[assignment]
+        if parts:
+            yield parts
         if len(carry) > MAX_LINE_BYTES:
             carry = b""
             skipping = True
     if skipping:
-        yield None
+        yield [None]
     elif carry:
-        yield carry
+        yield [carry]
+
+
+def iter_lines(fh: BinaryIO) -> Iterator[bytes | None]:
+    """Every line of a stream without its newline; None stands for an oversized line."""
+    for block in iter_line_blocks(fh):
+        yield from block
 
 
 def iter_lines_reversed(fh: BinaryIO, size: int) -> Iterator[bytes | None]:
@@ -172,33 +183,47 @@ def read_file(path: Path, stats: LineStats, default_session: str | None = None,
     `payload_marker`, v1 lines without those bytes are read without their payload.
     """
     opener = gzip.open if path.name.endswith(".gz") else open
-    line_no = 0
     fh = opened if opened is not None else opener(path, "rb")
+    # Counted locally, added to `stats` per block and when the read ends or is closed:
+    # this loop runs for every line read.
+    line_no = blank = valid = invalid = 0
     try:
         with fh:
-            for line in iter_lines(fh):
-                line_no += 1
-                stats.total += 1
-                if line is None:
-                    stats.invalid += 1
-                    continue
-                if not line or line.isspace():
-                    stats.blank += 1
-                    continue
-                if payload_marker is None or payload_marker in line:
-                    rec = parse_line(line, line_no, default_session)
-                else:
-                    rec = parse_line_head(line, line_no, default_session)
-                if rec is None:
-                    stats.invalid += 1
-                    continue
-                stats.valid += 1
-                if keep is None or keep(rec):
-                    yield rec
+            for block in iter_line_blocks(fh):
+                for line in block:
+                    line_no += 1
+                    if not line:
+                        if line is None:
+                            invalid += 1
+                        else:
+                            blank += 1
+                        continue
+                    if payload_marker is None or payload_marker in line:
+                        rec = parse_line(line, line_no, default_session)
+                    else:
+                        rec = parse_line_head(line, line_no, default_session)
+                    if rec is None:
+                        if line.isspace():
+                            blank += 1
+                        else:
+                            invalid += 1
+                        continue
+                    valid += 1
+                    if keep is None or keep(rec):
+                        yield rec
+                stats.total += blank + valid + invalid
+                stats.blank += blank
+                stats.valid += valid
+                stats.invalid += invalid
+                blank = valid = invalid = 0
     except _GZIP_ERRORS:
         # A truncated or corrupt archive: what was read stands, the rest is one bad line.
-        stats.total += 1
-        stats.invalid += 1
+        invalid += 1
+    finally:
+        stats.total += blank + valid + invalid
+        stats.blank += blank
+        stats.valid += valid
+        stats.invalid += invalid
 
 
 def read_file_reversed(path: Path, stats: LineStats, default_session: str | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -12,6 +13,8 @@ from typing import Any
 from peaktrade.journal.reader import LineStats, read_events
 
 QUANTILES = (50, 90, 95, 99)
+_FILLED = object()  # an order's entry once its first fill is counted
+_MISSING = object()
 TOP_VETO_REASONS = 10
 # Only verdicts that block need their payload decoded (for the veto code).
 VETO_MARKER = b'"block"'
@@ -25,7 +28,7 @@ def nearest_rank(sorted_values: list[float], pct: float) -> float:
     return sorted_values[rank - 1]
 
 
-def latency_stats(values: list[float], unmatched: int) -> dict[str, Any]:
+def latency_stats(values: Iterable[float], unmatched: int) -> dict[str, Any]:
     """n, unmatched, min, p50, p90, p95, p99, max in ms (None when n is 0)."""
     ordered = sorted(values)
     out: dict[str, Any] = {"n": len(ordered), "unmatched": unmatched,
@@ -76,7 +79,7 @@ class SummaryBuilder:
 
     def __init__(self) -> None:
         self.event_count = 0
-        self.kind_counts: Counter[str] = Counter()
+        self.kind_counts: dict[str, int] = {}
         self.symbols: set[str] = set()
         self.sessions: set[str] = set()
         self.first_ts: str | None = None
@@ -85,33 +88,35 @@ class SummaryBuilder:
         self.vetoed_intents: set[str] = set()
         self.strategies: dict[str, _Strategy] = {}
         self._clock = _Clock()
-        self._intent_ms: dict[str, float] = {}
-        self._intent_has_order: set[str] = set()
-        self._order_ms: dict[str, float | None] = {}
-        self._order_strategy: dict[str, str | None] = {}
-        self._orders_filled: set[str] = set()
+        # intent_id -> its time in ms, or None once an order matched it
+        self._intent_ms: dict[str, float | None] = {}
+        # order_id -> (order time in ms or None, strategy name or None), or FILLED after a fill
+        self._orders: dict[str, tuple[float | None, str | None] | object] = {}
+        self._filled_orders = 0
         self._orphan_orders = 0
         self._orphan_fills = 0
-        self._intent_to_order: list[float] = []
-        self._order_to_fill: list[float] = []
+        self._intent_to_order = array("d")
+        self._order_to_fill = array("d")
 
     def add(self, rec: dict) -> None:
         """Count one record."""
         self.add_all((rec,))
 
     def add_all(self, records: Iterable[dict]) -> SummaryBuilder:
-        """Count every record; the common fields are handled inline for speed."""
+        """Count every record in one pass (the hot loop of every summary: kept inline)."""
         kind_counts = self.kind_counts
         symbols, sessions = self.symbols, self.sessions
         first, last = self.first_ts, self.last_ts
-        count = 0
-        handlers = {"gate": self._gate, "intent": self._intent, "order": self._order,
-                    "fill": self._fill}
+        intent_ms, orders = self._intent_ms, self._orders
+        to_order, to_fill = self._intent_to_order, self._order_to_fill
+        ms_of = self._clock.ms
+        strategy_of = self._strategy
+        count = filled = 0
         try:
             for rec in records:
                 count += 1
                 kind = rec["kind"]
-                kind_counts[kind] += 1
+                kind_counts[kind] = kind_counts.get(kind, 0) + 1
                 ts = rec["ts"]
                 if first is None or ts < first:
                     first = ts
@@ -123,11 +128,53 @@ class SummaryBuilder:
                 session = rec["session_id"]
                 if session is not None:
                     sessions.add(session)
-                handler = handlers.get(kind)
-                if handler is not None:
-                    handler(rec)
+                if kind == "intent":
+                    stats = strategy_of(rec["strategy"])
+                    if stats is not None:
+                        stats.attempted += 1
+                    intent_id = rec["intent_id"]
+                    if intent_id is not None and intent_id not in intent_ms:
+                        ms = ms_of(ts)
+                        if ms is not None:
+                            intent_ms[intent_id] = ms
+                elif kind == "gate":
+                    self._gate(rec)
+                elif kind == "order":
+                    order_id = rec["order_id"]
+                    if order_id is None or order_id in orders:
+                        continue
+                    ms = ms_of(ts)
+                    strategy = rec["strategy"]
+                    orders[order_id] = (ms, strategy)
+                    stats = strategy_of(strategy)
+                    if stats is not None:
+                        stats.executed += 1
+                    intent_id = rec["intent_id"]
+                    start = intent_ms.get(intent_id, _MISSING) if intent_id is not None \
+                        else _MISSING
+                    if start is _MISSING or ms is None:
+                        self._orphan_orders += 1
+                    elif start is not None:  # the first order of this intent
+                        intent_ms[intent_id] = None
+                        to_order.append(round(ms - start, 3))
+                elif kind == "fill":
+                    order_id = rec["order_id"]
+                    order = orders.get(order_id) if order_id is not None else None
+                    if order is None:
+                        self._orphan_fills += 1
+                    elif order is not _FILLED:
+                        orders[order_id] = _FILLED
+                        filled += 1
+                        start, strategy = order  # type: ignore[misc]
+                        ms = ms_of(ts)
+                        if start is not None and ms is not None:
+                            to_fill.append(round(ms - start, 3))
+                        stats = strategy_of(strategy)
+                        if stats is not None:
+                            stats.filled += 1
         finally:
             self.event_count += count
+            self._filled_orders += filled
             self.first_ts, self.last_ts = first, last
         return self
 
@@ -138,16 +185,6 @@ class SummaryBuilder:
         if stats is None:
             stats = self.strategies[name] = _Strategy()
         return stats
-
-    def _intent(self, rec: dict) -> None:
-        stats = self._strategy(rec["strategy"])
-        if stats is not None:
-            stats.attempted += 1
-        intent_id = rec["intent_id"]
-        if intent_id is not None and intent_id not in self._intent_ms:
-            ms = self._clock.ms(rec["ts"])
-            if ms is not None:
-                self._intent_ms[intent_id] = ms
 
     def _gate(self, rec: dict) -> None:
         payload = rec["payload"]
@@ -164,48 +201,15 @@ class SummaryBuilder:
         if stats is not None:
             stats.vetoed += 1
 
-    def _order(self, rec: dict) -> None:
-        order_id = rec["order_id"]
-        if order_id is None or order_id in self._order_ms:
-            return
-        ms = self._clock.ms(rec["ts"])
-        self._order_ms[order_id] = ms
-        self._order_strategy[order_id] = rec["strategy"]
-        stats = self._strategy(rec["strategy"])
-        if stats is not None:
-            stats.executed += 1
-        intent_id = rec["intent_id"]
-        start = self._intent_ms.get(intent_id) if intent_id is not None else None
-        if start is None or ms is None:
-            self._orphan_orders += 1
-        elif intent_id not in self._intent_has_order:
-            self._intent_has_order.add(intent_id)
-            self._intent_to_order.append(round(ms - start, 3))
-
-    def _fill(self, rec: dict) -> None:
-        order_id = rec["order_id"]
-        if order_id is None or order_id not in self._order_ms:
-            self._orphan_fills += 1
-            return
-        if order_id in self._orders_filled:
-            return
-        self._orders_filled.add(order_id)
-        start = self._order_ms[order_id]
-        ms = self._clock.ms(rec["ts"])
-        if start is not None and ms is not None:
-            self._order_to_fill.append(round(ms - start, 3))
-        stats = self._strategy(self._order_strategy.get(order_id))
-        if stats is not None:
-            stats.filled += 1
-
     def result(self, stats: LineStats | None = None) -> dict[str, Any]:
         """The summary with exactly SUMMARY_KEYS; `stats` fills `lines` and `error_rate`."""
         if stats is None:
             stats = LineStats(total=self.event_count, valid=self.event_count)
-        intents_without_order = sum(1 for intent_id in self._intent_ms
-                                    if intent_id not in self._intent_has_order
-                                    and intent_id not in self.vetoed_intents)
-        orders = len(self._order_ms)
+        vetoed = self.vetoed_intents
+        intents_without_order = sum(1 for intent_id, ms in self._intent_ms.items()
+                                    if ms is not None and intent_id not in vetoed)
+        orders = len(self._orders)
+        filled = self._filled_orders
         return {
             "event_count": self.event_count,
             "kind_counts": dict(sorted(self.kind_counts.items())),
@@ -219,10 +223,9 @@ class SummaryBuilder:
                 "intent_to_order": latency_stats(self._intent_to_order,
                                                  intents_without_order + self._orphan_orders),
                 "order_to_fill": latency_stats(self._order_to_fill,
-                                               orders - len(self._orders_filled)
-                                               + self._orphan_fills),
+                                               orders - filled + self._orphan_fills),
             },
-            "fill_rate": _ratio(len(self._orders_filled), orders),
+            "fill_rate": _ratio(filled, orders),
             "vetoes": {"count": sum(self.veto_codes.values()),
                        "top_reasons": [{"code": code, "count": count} for code, count
                                        in self.veto_codes.most_common(TOP_VETO_REASONS)]},
