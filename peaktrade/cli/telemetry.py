@@ -25,7 +25,7 @@ from peaktrade.journal.reader import Filter, iter_lines
 from peaktrade.telemetry.describe import describe
 from peaktrade.telemetry.export import csv_chunks, export_file_name, jsonl_chunks, timeline_item
 from peaktrade.telemetry.replay import Replay
-from peaktrade.telemetry.summary import SummaryBuilder
+from peaktrade.telemetry.summary import SummaryBuilder, summarize_path
 
 EXIT_NO_LOGS = 2
 
@@ -83,8 +83,7 @@ def summary(path: Path | None, session_id: str | None, as_json: bool) -> None:
     """Summarise a journal: counts, latency, fill rate, vetoes, strategies."""
     path = resolve_path(path)
     require_logs(path, session_id)
-    reader = read_events(path, session_id=session_id)
-    result = SummaryBuilder().add_all(reader).result(reader.stats)
+    result = summarize_path(path, session_id=session_id)
     if as_json:
         click.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
     else:
