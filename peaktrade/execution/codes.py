@@ -130,5 +130,6 @@ class Action:
 OPERATOR_ACTIONS = (Action.KILL_SWITCH_ENGAGE, Action.KILL_SWITCH_RELEASE,
                     Action.BREAKER_RESET, Action.QA_BLOCK, Action.QA_UNBLOCK)
 
+LIVE_MODE = "live"  # the configured mode in which the LIVE route exists
 PAPER_ROUTE = "PAPER"
 LIVE_ROUTE = "LIVE"

@@ -15,6 +15,7 @@ from peaktrade.execution.codes import (
     WORKING_STATUSES,
     Code,
     KillSwitchMode,
+    Status,
     TimeInForce,
 )
 from peaktrade.execution.controls import KillSwitchView, due_trips
@@ -117,7 +118,7 @@ class Decider:
                                     "leaves_qty": 0.0}, **ids)
             return state.orders[ids["order_id"]].result()
         batch.add(Kind.ORDER, {
-            "status": "NEW", "side": intent.side, "qty": evaluation.quantity,
+            "status": Status.NEW, "side": intent.side, "qty": evaluation.quantity,
             "order_type": intent.order_type, "limit_price": intent.limit_price,
             "tif": intent.tif, "price": intent.price, "route": intent.route,
             "client_order_id": coid}, **ids)
@@ -141,7 +142,8 @@ class Decider:
         fill = batch.add(Kind.FILL, {
             "qty": plan.qty, "price": plan.price, "fee": plan.fee,
             "slippage_bps": plan.slippage_bps, "leaves_qty": leaves,
-            "status": "FILLED" if leaves <= QTY_EPSILON else "PARTIAL", "side": order.side,
+            "status": Status.FILLED if leaves <= QTY_EPSILON else Status.PARTIAL,
+            "side": order.side,
             "exec_id": f"E-{batch.short}-{batch.seq + 1}", "route": order.route},
             symbol=order.symbol, strategy=order.strategy, intent_id=order.intent_id,
             order_id=order.order_id, source=order.source)

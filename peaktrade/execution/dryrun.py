@@ -11,7 +11,14 @@ from typing import Any
 
 from peaktrade.events import DESK_SESSION, Kind, format_ts
 from peaktrade.execution.brokers import brokers_for
-from peaktrade.execution.codes import LIVE_ROUTE, PAPER_ROUTE, Decision, Side
+from peaktrade.execution.codes import (
+    LIVE_ROUTE,
+    PAPER_ROUTE,
+    Decision,
+    OrderType,
+    Side,
+    Status,
+)
 from peaktrade.execution.controls import kill_switch_view
 from peaktrade.execution.decisions import Decider, EventBatch, moment_of
 from peaktrade.execution.instruments import Catalog
@@ -105,10 +112,10 @@ def _seed(state: DeskState, rules: Rules, symbol: str, current: float, price: fl
     if abs(current) > QTY_EPSILON:
         side = Side.BUY if current > 0 else Side.SELL
         ids = {"symbol": symbol, "intent_id": "I-seed", "order_id": "O-seed", "source": "CLI"}
-        seed.add(Kind.INTENT, {"side": side, "qty": abs(current), "order_type": "MARKET",
+        seed.add(Kind.INTENT, {"side": side, "qty": abs(current), "order_type": OrderType.MARKET,
                                "route": PAPER_ROUTE}, **ids)
-        seed.add(Kind.ORDER, {"status": "NEW", "side": side, "qty": abs(current),
-                              "order_type": "MARKET", "route": PAPER_ROUTE}, **ids)
+        seed.add(Kind.ORDER, {"status": Status.NEW, "side": side, "qty": abs(current),
+                              "order_type": OrderType.MARKET, "route": PAPER_ROUTE}, **ids)
         seed.add(Kind.FILL, {"qty": abs(current), "price": price, "fee": 0.0, "side": side},
                  **ids)
     seed.ts = format_ts(now)

@@ -6,6 +6,7 @@ import math
 
 from peaktrade.config import MODES
 from peaktrade.execution.codes import (
+    LIVE_MODE,
     RESEARCH_ONLY_TAG,
     Code,
     Decision,
@@ -72,7 +73,7 @@ NOT_RESEARCH_ONLY = {mode: constant(Check(Gate.RESEARCH_ONLY, Decision.PASS, Cod
 def check_research_only(intent: Intent, rules: Rules) -> Check:
     """In live mode an intent tagged research_only is never executed."""
     tagged = RESEARCH_ONLY_TAG in intent.tags
-    if tagged and rules.mode == "live" and rules.block_research_in_live:
+    if tagged and rules.mode == LIVE_MODE and rules.block_research_in_live:
         return Check(Gate.RESEARCH_ONLY, Decision.BLOCK, Code.RESEARCH_ONLY,
                      f"intent is tagged {RESEARCH_ONLY_TAG} and the desk is in live mode",
                      limit=rules.mode, value=RESEARCH_ONLY_TAG)

@@ -14,6 +14,7 @@ from peaktrade.execution.codes import (
     SIDES,
     TIFS,
     OrderType,
+    Side,
     TimeInForce,
 )
 from peaktrade.execution.errors import InvalidIntent
@@ -45,7 +46,7 @@ class Intent(NamedTuple):
 
     @property
     def signed_quantity(self) -> float:
-        return self.quantity if self.side == "BUY" else -self.quantity
+        return self.quantity if self.side == Side.BUY else -self.quantity
 
 
 def parse_intents(data: Any, *, source: str, routes: frozenset[str]) -> list[Intent]:

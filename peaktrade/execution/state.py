@@ -12,11 +12,14 @@ from typing import Any
 
 from peaktrade.events import Kind, ts_to_epoch
 from peaktrade.execution.codes import (
+    PAPER_ROUTE,
     Action,
     Breaker,
     KillSwitchMode,
+    OrderType,
     Side,
     Status,
+    TimeInForce,
 )
 from peaktrade.execution.results import OrderResult
 
@@ -218,9 +221,10 @@ class DeskState:
         qty = payload.get("qty", source.get("qty"))
         order = Order(
             record["order_id"], record["intent_id"], source.get("client_order_id"),
-            record["symbol"], source["side"], float(qty), source.get("order_type", "MARKET"),
-            source.get("limit_price"), source.get("tif", "DAY"), source.get("price"),
-            source.get("route", payload.get("route", "PAPER")), record["source"],
+            record["symbol"], source["side"], float(qty),
+            source.get("order_type", OrderType.MARKET), source.get("limit_price"),
+            source.get("tif", TimeInForce.DAY), source.get("price"),
+            source.get("route", payload.get("route", PAPER_ROUTE)), record["source"],
             record["strategy"], record["ts"], status)
         self.orders[order.order_id] = order
         if order.client_order_id:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from peaktrade.execution.codes import LIVE_ROUTE, PAPER_ROUTE
+from peaktrade.execution.codes import LIVE_MODE, LIVE_ROUTE, PAPER_ROUTE
 from peaktrade.execution.fills import FillPlan
 from peaktrade.execution.rules import Rules
 from peaktrade.execution.state import Order, Quote
@@ -42,7 +42,7 @@ def brokers_for(mode: str) -> dict[str, Broker]:
     from peaktrade.execution.brokers.paper import PaperBroker
 
     brokers: dict[str, Broker] = {PAPER_ROUTE: PaperBroker()}
-    if mode == "live":
+    if mode == LIVE_MODE:
         brokers[LIVE_ROUTE] = DryRunBroker()
     return brokers
 
