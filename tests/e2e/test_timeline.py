@@ -58,6 +58,9 @@ def test_a_quick_filter_button_changes_rows_url_and_stream(page, journal):
     expect(page).to_have_url(re.compile(r"kind=gate&decision=block"))
     expect(page.locator("#timeline tr")).to_have_count(1)
     expect(page.locator("#timeline tr").first).to_contain_text("MIN_NOTIONAL")
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"kind=fill"))
+    expect(page.locator("#timeline tr")).to_have_count(2)
     assert page.console_errors == []
 
 
