@@ -47,6 +47,12 @@ def _canonical(now: datetime) -> str:
     return format_ts(now)
 
 
+# Plain strings: a record's kind is a str, never the enum.
+INTENT, GATE, ORDER, FILL = Kind.INTENT.value, Kind.GATE.value, Kind.ORDER.value, Kind.FILL.value
+CANCEL, REJECT, POSITION = Kind.CANCEL.value, Kind.REJECT.value, Kind.POSITION.value
+CONTROL = Kind.CONTROL.value
+
+
 class EventBatch:
     """The events of one decision, applied to the state as they are added (seq predicted).
 
@@ -66,12 +72,12 @@ class EventBatch:
         self.records: list[dict] = []
         self.filled: dict[str, Order] = {}  # symbol -> last order filled in this batch
 
-    def add(self, kind: str, payload: dict, *, symbol: str | None = None,
+    def add(self, kind: str, payload: dict, symbol: str | None = None,
             strategy: str | None = None, intent_id: str | None = None,
             order_id: str | None = None, source: str | None = None) -> dict:
         self.seq += 1
         record = {"v": SCHEMA_VERSION, "seq": self.seq, "ts": self.ts,
-                  "session_id": self.session_id, "kind": str(kind), "mode": self.mode,
+                  "session_id": self.session_id, "kind": kind, "mode": self.mode,
                   "symbol": symbol, "strategy": strategy, "intent_id": intent_id,
                   "order_id": order_id, "source": source, "payload": payload}
         self.state.apply(record)
@@ -97,38 +103,37 @@ class Decider:
             if existing is not None:
                 return state.orders[existing].result()
         for trip in due_trips(state, self.rules, now, moment.ts, intent.strategy):
-            batch.add(Kind.CONTROL, trip, strategy=trip["strategy"], source="DESK")
+            batch.add(CONTROL, trip, strategy=trip["strategy"], source="DESK")
         evaluation = evaluate(intent, state, board, kill_switch, self.rules, self.catalog,
                               moment)
         verdict = evaluation.verdict
         seq = batch.seq + 1
-        ids = {"symbol": intent.symbol, "strategy": intent.strategy,
-               "intent_id": f"I-{batch.short}-{seq}", "order_id": f"O-{batch.short}-{seq}",
-               "source": intent.source}
-        batch.add(Kind.INTENT, {
+        order_id = f"O-{batch.short}-{seq}"
+        ids = (intent.symbol, intent.strategy, f"I-{batch.short}-{seq}", order_id, intent.source)
+        batch.add(INTENT, {
             "side": intent.side, "qty": intent.quantity, "order_type": intent.order_type,
             "limit_price": intent.limit_price, "tif": intent.tif, "price": intent.price,
             "tags": list(intent.tags), "reason": intent.reason, "confidence": intent.confidence,
-            "client_order_id": coid, "route": intent.route}, **ids)
-        batch.add(Kind.GATE, {
+            "client_order_id": coid, "route": intent.route}, *ids)
+        batch.add(GATE, {
             "decision": verdict.decision, "code": verdict.code, "reason": verdict.reason,
-            "qty": evaluation.quantity, "checks": checks_payload(verdict.checks)}, **ids)
+            "qty": evaluation.quantity, "checks": checks_payload(verdict.checks)}, *ids)
         if evaluation.blocked:
-            batch.add(Kind.REJECT, {"code": verdict.code, "reason": verdict.reason,
-                                    "leaves_qty": 0.0}, **ids)
-            return state.orders[ids["order_id"]].result()
-        batch.add(Kind.ORDER, {
+            batch.add(REJECT, {"code": verdict.code, "reason": verdict.reason,
+                                    "leaves_qty": 0.0}, *ids)
+            return state.orders[order_id].result()
+        batch.add(ORDER, {
             "status": Status.NEW, "side": intent.side, "qty": evaluation.quantity,
             "order_type": intent.order_type, "limit_price": intent.limit_price,
             "tif": intent.tif, "price": intent.price, "route": intent.route,
-            "client_order_id": coid}, **ids)
-        order = state.orders[ids["order_id"]]
+            "client_order_id": coid}, *ids)
+        order = state.orders[order_id]
         self.brokers[order.route].accept(order)
         self.execute(batch, order, intent.price)
         if order.tif == TimeInForce.IOC and order.status in WORKING_STATUSES:
-            batch.add(Kind.CANCEL, {"code": Code.IOC_UNFILLED,
+            batch.add(CANCEL, {"code": Code.IOC_UNFILLED,
                                     "reason": "IOC order not marketable; the rest is cancelled",
-                                    "leaves_qty": order.leaves, "actor": None}, **ids)
+                                    "leaves_qty": order.leaves, "actor": None}, *ids)
         return order.result()
 
     def execute(self, batch: EventBatch, order: Order, reference: float | None) -> list[dict]:
@@ -139,7 +144,7 @@ class Decider:
         if plan is None:
             return []
         leaves = max(order.leaves - plan.qty, 0.0)
-        fill = batch.add(Kind.FILL, {
+        fill = batch.add(FILL, {
             "qty": plan.qty, "price": plan.price, "fee": plan.fee,
             "slippage_bps": plan.slippage_bps, "leaves_qty": leaves,
             "status": Status.FILLED if leaves <= QTY_EPSILON else Status.PARTIAL,
@@ -166,7 +171,7 @@ class Decider:
         for symbol, order in batch.filled.items():
             pos = state.positions[symbol]
             mark = state.marks.get(symbol, pos.avg_price)
-            batch.add(Kind.POSITION, {
+            batch.add(POSITION, {
                 "qty": pos.quantity, "avg_price": pos.avg_price,
                 "realized_pnl": pos.realized_pnl,
                 "unrealized_pnl": pos.quantity * (mark - pos.avg_price), "mark": mark},

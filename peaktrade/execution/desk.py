@@ -177,7 +177,7 @@ class Desk:
             batch = EventBatch(state, state.session_id, writer.last_seq, format_ts(now),
                            self.rules.mode)
             who = actor or source
-            batch.add(Kind.CANCEL, {"code": Code.USER_CANCEL,
+            batch.add(Kind.CANCEL.value, {"code": Code.USER_CANCEL,
                                     "reason": f"cancelled by {who}",
                                     "leaves_qty": order.leaves, "actor": actor},
                       symbol=order.symbol, strategy=order.strategy, intent_id=order.intent_id,
@@ -192,12 +192,12 @@ class Desk:
             moment = moment_of(now, self.rules)
             batch = EventBatch(state, state.session_id, writer.last_seq, moment.ts, self.rules.mode)
             for q in parsed:
-                batch.add(Kind.QUOTE, {"bid": q.bid, "ask": q.ask, "last": q.last,
+                batch.add(Kind.QUOTE.value, {"bid": q.bid, "ask": q.ask, "last": q.last,
                                        "size": q.size}, symbol=q.symbol, source=source)
             fills = self._decider.fill_resting(batch, {q.symbol for q in parsed},
                                                self._kill_switch(), moment.ts)
             for trip in due_trips(state, self.rules, now, moment.ts, None):
-                batch.add(Kind.CONTROL, trip, source="DESK")
+                batch.add(Kind.CONTROL.value, trip, source="DESK")
             self._commit(writer, batch)
         return fills
 
@@ -206,7 +206,7 @@ class Desk:
         with self._decision() as (state, writer, now):
             batch = EventBatch(state, state.session_id, writer.last_seq, format_ts(now),
                            self.rules.mode)
-            batch.add(Kind.HEARTBEAT, {"component": component, "status": status,
+            batch.add(Kind.HEARTBEAT.value, {"component": component, "status": status,
                                        "lag_ms": round(lag_ms, 3)}, source=component.upper())
             self._commit(writer, batch)
             return batch.records[-1]
@@ -226,7 +226,7 @@ class Desk:
                     raise ControlRefused(f"breaker {name} is not tripped; nothing to reset")
                 batch = EventBatch(state, state.session_id, writer.last_seq, format_ts(now),
                                self.rules.mode)
-                batch.add(Kind.CONTROL, {**payload, "breaker": name}, source="CONTROL")
+                batch.add(Kind.CONTROL.value, {**payload, "breaker": name}, source="CONTROL")
                 self._commit(writer, batch)
                 return batch.records[-1]
         if action == Action.KILL_SWITCH_ENGAGE:
@@ -444,7 +444,7 @@ class Desk:
     def _write_control(self, writer: SessionWriter, payload: dict) -> dict:
         batch = EventBatch(self._board, DESK_SESSION, writer.last_seq, format_ts(self._clock()),
                        self.rules.mode)
-        batch.add(Kind.CONTROL, payload, source="CONTROL")
+        batch.add(Kind.CONTROL.value, payload, source="CONTROL")
         records = writer.append(batch.records)
         self._board_tail.wrote(records[-1]["seq"])
         return records[-1]

@@ -20,7 +20,7 @@ from peaktrade.execution.codes import (
     Status,
 )
 from peaktrade.execution.controls import kill_switch_view
-from peaktrade.execution.decisions import Decider, EventBatch, moment_of
+from peaktrade.execution.decisions import FILL, INTENT, ORDER, Decider, EventBatch, moment_of
 from peaktrade.execution.instruments import Catalog
 from peaktrade.execution.intents import Intent, parse_intents
 from peaktrade.execution.results import Check, OrderResult
@@ -112,12 +112,11 @@ def _seed(state: DeskState, rules: Rules, symbol: str, current: float, price: fl
     if abs(current) > QTY_EPSILON:
         side = Side.BUY if current > 0 else Side.SELL
         ids = {"symbol": symbol, "intent_id": "I-seed", "order_id": "O-seed", "source": "CLI"}
-        seed.add(Kind.INTENT, {"side": side, "qty": abs(current), "order_type": OrderType.MARKET,
-                               "route": PAPER_ROUTE}, **ids)
-        seed.add(Kind.ORDER, {"status": Status.NEW, "side": side, "qty": abs(current),
-                              "order_type": OrderType.MARKET, "route": PAPER_ROUTE}, **ids)
-        seed.add(Kind.FILL, {"qty": abs(current), "price": price, "fee": 0.0, "side": side},
-                 **ids)
+        seed.add(INTENT, {"side": side, "qty": abs(current), "order_type": OrderType.MARKET,
+                          "route": PAPER_ROUTE}, **ids)
+        seed.add(ORDER, {"status": Status.NEW, "side": side, "qty": abs(current),
+                         "order_type": OrderType.MARKET, "route": PAPER_ROUTE}, **ids)
+        seed.add(FILL, {"qty": abs(current), "price": price, "fee": 0.0, "side": side}, **ids)
     seed.ts = format_ts(now)
-    seed.add(Kind.QUOTE, {"bid": None, "ask": None, "last": price, "size": None},
+    seed.add(Kind.QUOTE.value, {"bid": None, "ask": None, "last": price, "size": None},
              symbol=symbol)
