@@ -9,6 +9,7 @@ Predecessor on this machine class: 8.1 s and 1.6 GB.
 from __future__ import annotations
 
 import json
+import os
 import random
 import resource
 import subprocess
@@ -32,10 +33,11 @@ VETO_CODES = ("MIN_NOTIONAL", "PRICE_SANITY", "LOT_SIZE", "MAX_NOTIONAL", "KILL_
 CHILD = """
 import json, sys, time
 from peaktrade.telemetry.summary import summarize_path
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 summary = summarize_path(sys.argv[1])
 elapsed = time.perf_counter() - start
-print(json.dumps({"elapsed": elapsed, "events": summary["event_count"],
+print(json.dumps({"elapsed": elapsed, "cpu": time.process_time() - cpu,
+                  "events": summary["event_count"],
                   "invalid": summary["lines"]["invalid"], "fill_rate": summary["fill_rate"],
                   "vetoes": summary["vetoes"]["count"],
                   "p50": summary["latency_ms"]["order_to_fill"]["p50"]}))
@@ -135,8 +137,10 @@ def main() -> int:
         wall_start = time.perf_counter()
         figures, rss_mb = measure(root / "bench.jsonl")
         wall = time.perf_counter() - wall_start
-    print(f"summary of {figures['events']:,} events: {figures['elapsed']:.2f} s in the call, "
-          f"{wall:.2f} s wall for the child process, peak RSS {rss_mb:.0f} MB")
+    print(f"summary of {figures['events']:,} events: {figures['elapsed']:.2f} s in the call "
+          f"({figures['cpu']:.2f} s CPU; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores), {wall:.2f} s wall for the child process, "
+          f"peak RSS {rss_mb:.0f} MB")
     print(f"target: <= {TARGET_S} s and <= {TARGET_RSS_MB:.0f} MB "
           f"({'met' if figures['elapsed'] <= TARGET_S and rss_mb <= TARGET_RSS_MB else 'NOT met'})")
     print(f"vs predecessor ({PREDECESSOR_S} s, {PREDECESSOR_RSS_MB:.0f} MB): "
