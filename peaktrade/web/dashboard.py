@@ -1,15 +1,17 @@
 """The dashboard: heartbeat banner, KPI tiles, veto reasons, controls state.
 
 Figures come from a per-process window of the active session: its newest records when
-the dashboard is first opened, then every record the journal gains (a cursor that the
-live tail wakes). Nothing rescans a large session per request.
+the dashboard is first opened, then every record the journal gains. The window holds
+between WINDOW_RECORDS and twice that many of the newest events (it is rebuilt from the
+newest WINDOW_RECORDS when it reaches twice), so a render never sorts an unbounded
+history and nothing rescans a large session per request.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,7 +35,7 @@ from peaktrade.web.telemetry import active_session
 
 bp = Blueprint("dashboard", __name__)
 
-WINDOW_RECORDS = 20_000
+WINDOW_RECORDS = 10_000
 CHART_MINUTES = 60
 VETO_HOURS = 24
 STALE_HEARTBEAT_S = 60.0
@@ -65,6 +67,8 @@ class SessionPulse:
     root: Path
     session_id: str
     window: SummaryBuilder = field(default_factory=SummaryBuilder)
+    recent: deque[dict] = field(default_factory=lambda: deque(maxlen=WINDOW_RECORDS))
+    in_window: int = 0
     minutes: dict[str, SummaryBuilder] = field(default_factory=dict)
     hour_vetoes: dict[str, Counter[str]] = field(default_factory=dict)
     heartbeats: dict[str, _Heartbeat] = field(default_factory=dict)
@@ -94,7 +98,13 @@ class SessionPulse:
                 self.last_seq = rec["seq"]
 
     def _add(self, rec: dict) -> None:
+        self.recent.append(rec)
         self.window.add(rec)
+        self.in_window += 1
+        if self.in_window >= 2 * WINDOW_RECORDS:
+            self.window = SummaryBuilder().add_all(self.recent)
+            self.in_window = len(self.recent)
+            self.truncated = True
         minute = rec["ts"][:16]
         builder = self.minutes.get(minute)
         if builder is None:

@@ -228,3 +228,19 @@ def test_banner_levels_follow_kill_switch_breakers_and_heartbeats():
     assert stale.level == "amber" and "feed" in stale.reason
     pulse.heartbeats = {"feed": _Heartbeat("feed", "error", 5.0, "2026-01-01T11:59:59.000000Z")}
     assert banner(_controls(), pulse, now).level == "red"
+
+
+def test_dashboard_window_stays_bounded_to_the_newest_events(journal, log_dir, monkeypatch):
+    from peaktrade.web import dashboard
+    monkeypatch.setattr(dashboard, "WINDOW_RECORDS", 10)
+    journal.append("w1", [{"kind": "intent", "payload": {}} for _ in range(15)])
+    pulse = dashboard.SessionPulse(log_dir, "w1")
+    try:
+        assert pulse.truncated and pulse.window.event_count == 10
+        for _ in range(4):
+            journal.append("w1", [{"kind": "intent", "payload": {}} for _ in range(5)])
+            pulse.refresh()
+            assert 10 <= pulse.window.event_count < 20
+        assert pulse.last_seq == 35
+    finally:
+        pulse.close()
