@@ -78,6 +78,8 @@ class SessionPulse:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._rendered: tuple[Any, bytes] | None = None
+        self._minute_p50: dict[str, tuple[int, float | None]] = {}
         self._cursor = JournalCursor(self.root, self.session_id, after_seq=None)
         self.last_seq = self._cursor.last_seq
         reader = read_events(self.root, session_id=self.session_id, newest_first=True,
@@ -88,7 +90,6 @@ class SessionPulse:
         self.truncated = len(seed) >= WINDOW_RECORDS
         for rec in reversed(seed):
             self._add(rec)
-        self._rendered: tuple[Any, bytes] | None = None
 
     def refresh(self) -> None:
         """Take in what the journal gained since the last refresh."""
@@ -111,6 +112,7 @@ class SessionPulse:
             builder = self.minutes[minute] = SummaryBuilder()
             for old in sorted(self.minutes)[:-CHART_MINUTES * 2]:
                 del self.minutes[old]
+                self._minute_p50.pop(old, None)
         builder.add(rec)
         if rec["kind"] == "gate" and rec["payload"].get("decision") == "block":
             hour = self.hour_vetoes.setdefault(rec["ts"][:13], Counter())
@@ -125,6 +127,15 @@ class SessionPulse:
             self.heartbeats[component] = _Heartbeat(
                 component, str(payload.get("status") or "ok"),
                 float(lag) if isinstance(lag, int | float) else 0.0, rec["ts"])
+
+    def minute_latency(self, minute: str) -> float | None:
+        """intent->order p50 of one minute, computed again only when the minute changed."""
+        builder = self.minutes[minute]
+        memo = self._minute_p50.get(minute)
+        if memo is None or memo[0] != builder.event_count:
+            p50 = builder.result()["latency_ms"]["intent_to_order"]["p50"]
+            memo = self._minute_p50[minute] = (builder.event_count, p50)
+        return memo[1]
 
     def close(self) -> None:
         """Let go of the journal file."""
@@ -217,8 +228,7 @@ def _chart(pulse: SessionPulse | None, now: datetime) -> dict[str, Any]:
     for minute in minutes:
         builder = pulse.minutes.get(minute) if pulse else None
         counts.append(builder.event_count if builder else 0)
-        latency = builder.result()["latency_ms"]["intent_to_order"]["p50"] if builder else None
-        latencies.append(latency)
+        latencies.append(pulse.minute_latency(minute) if pulse and builder else None)
     top_count = max(counts) or 1
     known = [v for v in latencies if v is not None]
     top_latency = max(known) if known else 0.0
