@@ -9,6 +9,7 @@ history and nothing rescans a large session per request.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter, deque
@@ -77,7 +78,7 @@ class SessionPulse:
     last_seq: int = 0
 
     def __post_init__(self) -> None:
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self._rendered: tuple[Any, bytes] | None = None
         self._minute_p50: dict[str, tuple[int, float | None]] = {}
         self._cursor = JournalCursor(self.root, self.session_id, after_seq=None)
@@ -93,7 +94,7 @@ class SessionPulse:
 
     def refresh(self) -> None:
         """Take in what the journal gained since the last refresh."""
-        with self._lock:
+        with self.lock:
             for rec in self._cursor.poll():
                 self._add(rec)
                 self.last_seq = rec["seq"]
@@ -149,11 +150,11 @@ class SessionPulse:
 
     def cached_render(self, key: Any, render: Any) -> bytes:
         """Render once per (last seq, controls) and share it with every open dashboard."""
-        with self._lock:
+        with self.lock:
             if self._rendered is not None and self._rendered[0] == key:
                 return self._rendered[1]
         html = render()
-        with self._lock:
+        with self.lock:
             self._rendered = (key, html)
         return html
 
@@ -259,18 +260,21 @@ def dashboard_context(session_id: str | None, controls: dict[str, Any] | None) -
     """Everything the dashboard shows, from the session window and the desk controls."""
     now = datetime.now(UTC)
     pulse = session_pulse(get_journal().root, session_id) if session_id else None
-    summary = pulse.window.result(pulse.line_stats()) if pulse else None
+    with pulse.lock if pulse else contextlib.nullcontext():
+        summary = pulse.window.result(pulse.line_stats()) if pulse else None
+        context = {
+            "banner": banner(controls, pulse, now), "chart": _chart(pulse, now),
+            "vetoes_24h": _vetoes_24h(pulse, now),
+            "truncated": pulse.truncated if pulse else False,
+            "last_seq": pulse.last_seq if pulse else 0,
+        }
     kinds = summary["kind_counts"] if summary else {}
     return {
-        "session_id": session_id, "summary": summary, "controls": controls,
-        "banner": banner(controls, pulse, now),
+        **context, "session_id": session_id, "summary": summary, "controls": controls,
         "tiles": {"attempted": kinds.get("intent", 0), "executed": kinds.get("order", 0),
                   "vetoed": summary["vetoes"]["count"] if summary else 0,
                   "fills": kinds.get("fill", 0), "errors": kinds.get("error", 0)},
-        "truncated": pulse.truncated if pulse else False,
-        "window_records": WINDOW_RECORDS, "chart": _chart(pulse, now),
-        "vetoes_24h": _vetoes_24h(pulse, now),
-        "last_seq": pulse.last_seq if pulse else 0, "updated": format_ts(now)[11:19],
+        "window_records": WINDOW_RECORDS, "updated": format_ts(now)[11:19],
     }
 
 
