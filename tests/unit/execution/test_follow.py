@@ -1,0 +1,49 @@
+"""The projection follows the journal: other writers, rotation, partial lines."""
+
+from __future__ import annotations
+
+from peaktrade.execution.follow import SessionTail
+from peaktrade.execution.state import DeskState
+from peaktrade.journal import Journal, read_events
+from tests.unit.execution.conftest import buy, sell
+
+
+def test_desks_follow_each_other_across_rotations(make_desk, tmp_path):
+    one = make_desk(journal={"max_bytes": 4096, "fsync": "never"})
+    two = make_desk(journal={"max_bytes": 4096, "fsync": "never"})
+    for i in range(40):
+        (one if i % 2 else two).submit(buy("AAPL", 1) if i % 3 else sell("MSFT", 2))
+    assert list((tmp_path / "journal" / "archive").iterdir())
+    assert one.state().snapshot() == two.state().snapshot()
+    assert len(one.orders()) == 40
+    fresh = DeskState(one.session_id, 100_000)
+    fresh.apply_all(list(read_events(tmp_path / "journal", session_id=one.session_id)))
+    assert fresh.snapshot() == one.state().snapshot()
+
+
+def test_tail_skips_its_own_writes_and_reads_everyone_elses(tmp_path):
+    journal = Journal(tmp_path, fsync="never")
+    tail = SessionTail(tmp_path, "s1")
+    assert tail.poll() == []
+    with journal.locked("s1") as writer:
+        records = writer.append([{"kind": "heartbeat", "payload": {}}] * 3)
+        tail.wrote(records[-1]["seq"])
+    assert tail.poll() == []
+    journal.append("s1", [{"kind": "alert", "payload": {"n": 1}}])
+    assert [r["seq"] for r in tail.poll()] == [4]
+    journal.close()
+    tail.close()
+
+
+def test_tail_holds_a_partial_line_until_its_newline(tmp_path):
+    path = tmp_path / "s1.jsonl"
+    line = (b'{"v":1,"seq":1,"ts":"2026-03-02T14:30:00.000000Z","session_id":"s1",'
+            b'"kind":"heartbeat","mode":"paper","symbol":null,"strategy":null,'
+            b'"intent_id":null,"order_id":null,"source":null,"payload":{}}\n')
+    path.write_bytes(line[:40])
+    tail = SessionTail(tmp_path, "s1")
+    assert tail.poll() == []
+    with open(path, "ab") as fh:
+        fh.write(line[40:])
+    assert [r["seq"] for r in tail.poll()] == [1]
+    tail.close()
