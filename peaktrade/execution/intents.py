@@ -199,20 +199,11 @@ def _upper(value: Any) -> str | None:
 
 
 def _number(value: Any) -> float | None:
-    """A float from an int, float or numeric string; None otherwise (bools are not numbers)."""
-    if type(value) is float or type(value) is int:
-        return float(value)
+    """A float from a real number or a numeric string; None otherwise (bools are not numbers)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
     try:
-        return float(value)  # Decimal and other real numbers
+        return float(value)
     except (TypeError, ValueError):
         return None
 
