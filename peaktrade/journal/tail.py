@@ -90,6 +90,7 @@ class Subscription:
         self._group = group
         self._needs_backlog = after_seq is not None
         self._backlog: Iterator[dict] | None = None
+        self._reread = False
         self._max_batches = max_batches
         self._backlog_chunk = backlog_chunk
         self._queue: deque[Batch] = deque()
@@ -106,6 +107,7 @@ class Subscription:
             if len(self._queue) >= self._max_batches:
                 self._queue.clear()
                 self._needs_backlog = True
+                self._reread = True  # a replay in progress may not cover what was dropped
                 self.overflows += 1
             self._queue.append(batch)
             self._cond.notify()
@@ -170,6 +172,8 @@ class Subscription:
     def _read_backlog(self) -> tuple[Batch | None, bool]:
         """The next chunk of records after `last_seq` from the journal, and whether more follow."""
         if self._backlog is None:
+            with self._cond:
+                self._reread = False
             self._backlog = iter(read_events(self.broker.root, session_id=self.session_id,
                                              after_seq=self.last_seq))
         records: list[dict] = []
@@ -184,7 +188,8 @@ class Subscription:
                     break
             else:
                 self._backlog = None
-                more = False
+                with self._cond:
+                    more = self._reread
         except FileNotFoundError:
             self._backlog = None  # a segment moved between listing and opening: list again
         if not records:
