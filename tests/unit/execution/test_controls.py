@@ -194,13 +194,27 @@ def test_daily_drawdown_breaker(make_desk):
     assert desk.submit(buy("MSFT", 1, 100))[0].status == "FILLED"
     desk.quote({"symbol": "AAPL", "last": 100})  # 2.0%
     assert desk.submit(buy("MSFT", 1, 100))[0].reason.startswith("BREAKER_DAILY_DRAWDOWN")
+    desk.quote({"symbol": "AAPL", "last": 99})  # 2.1%: still latched, journaled once
+    assert desk.submit(buy("MSFT", 1, 100))[0].reason.startswith("BREAKER_DAILY_DRAWDOWN")
+    assert [b["name"] for b in desk.controls()["breakers"] if b["tripped"]] == ["DAILY_DRAWDOWN"]
 
 
-def test_loss_streak_breaker(make_desk):
+@pytest.mark.parametrize("losses, status", [(1, "FILLED"), (2, "REJECTED"), (3, "REJECTED")])
+def test_loss_streak_breaker(make_desk, losses, status):
     desk = make_desk(breakers={"max_loss_streak": 2}, paper=NO_SLIP)
-    for _ in range(2):
+    for _ in range(losses):
         desk.submit(buy("AAPL", 1, 100))
         desk.submit(sell("AAPL", 1, 99))
     result = desk.submit(buy("AAPL", 1, 100))[0]
-    assert result.reason.startswith("BREAKER_LOSS_STREAK")
-    assert desk.controls()["breakers"][0]["tripped"]
+    assert result.status == status
+    if status == "REJECTED":
+        assert result.reason.startswith("BREAKER_LOSS_STREAK")
+        assert desk.controls()["breakers"][0]["tripped"]
+
+
+def test_a_winning_trade_ends_the_loss_streak(make_desk):
+    desk = make_desk(breakers={"max_loss_streak": 2}, paper=NO_SLIP)
+    for exit_price in (99, 101, 99):
+        desk.submit(buy("AAPL", 1, 100))
+        desk.submit(sell("AAPL", 1, exit_price))
+    assert desk.submit(buy("AAPL", 1, 100))[0].status == "FILLED"

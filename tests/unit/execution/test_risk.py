@@ -72,7 +72,7 @@ def test_orders_that_reduce_pass_even_over_the_limit(make_desk):
     assert desk.submit(sell("AAPL", 5, None))[0].status == "FILLED"
 
 
-@pytest.mark.parametrize("quantity, status", [(20, "FILLED"), (21, "REJECTED")])
+@pytest.mark.parametrize("quantity, status", [(19, "FILLED"), (20, "FILLED"), (21, "REJECTED")])
 def test_sector_exposure(make_desk, quantity, status):
     desk = make_desk(risk={"max_sector_exposure": {"technology": 5_000}}, paper=NO_SLIP)
     desk.submit(buy("MSFT", 30, 100))  # technology
@@ -83,7 +83,8 @@ def test_sector_exposure(make_desk, quantity, status):
         assert result.reason.startswith("MAX_SECTOR: sector technology exposure 5,100.00")
 
 
-@pytest.mark.parametrize("quantity, status", [(0.1, "FILLED"), (0.11, "REJECTED")])
+@pytest.mark.parametrize("quantity, status", [(0.09, "FILLED"), (0.1, "FILLED"),
+                                              (0.11, "REJECTED")])
 def test_region_exposure(make_desk, quantity, status):
     desk = make_desk(risk={"max_region_exposure": {"global": 10_000}}, paper=NO_SLIP)
     desk.submit(buy("AAPL", 50, 100))  # US: not counted
