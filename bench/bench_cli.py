@@ -2,8 +2,10 @@
 
     .venv/bin/python bench/bench_cli.py [--events N] [--keep DIR]
 
-Each command runs in its own process; wall time and that process's peak RSS are printed
+Each command runs in its own process; wall time, CPU time (user + system: what the
+command costs when other work shares the cores) and that process's peak RSS are printed
 next to the issue's targets (<= 3 s, <= 200 MB) and the predecessor's 8.2 s / 1.6 GB.
+The load average is printed too: wall time above CPU time means the cores were shared.
 """
 
 from __future__ import annotations
@@ -79,8 +81,8 @@ def generate(path: Path, events: int) -> int:
     return seq
 
 
-def measure(args: list[str]) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS (MB) and exit code of one command in its own process."""
+def measure(args: list[str]) -> tuple[float, float, float, int]:
+    """Wall seconds, CPU seconds, peak RSS (MB) and exit code of one command's process."""
     started = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -88,7 +90,7 @@ def measure(args: list[str]) -> tuple[float, float, int]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.stderr is not None:
         proc.stderr.close()
-    return elapsed, usage.ru_maxrss / 1024, proc.returncode
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode
 
 
 def main() -> int:
@@ -110,13 +112,16 @@ def main() -> int:
                                                "--summary", "--limit", "50"],
             "telemetry replay": cli + ["telemetry", "replay", "--path", str(path)],
         }
+        print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
         for name, args in commands.items():
-            seconds, peak_mb, code = measure(args)
-            print(f"{name:<26} {seconds:6.2f} s (target <= {TARGET_S:g} s, "
-                  f"{PREDECESSOR_S / seconds:.1f}x faster than the predecessor's "
-                  f"{PREDECESSOR_S:g} s)  peak RSS {peak_mb:6.1f} MB (target <= {TARGET_MB:g} "
-                  f"MB, predecessor {PREDECESSOR_MB:g} MB: {PREDECESSOR_MB / peak_mb:.1f}x "
-                  f"less)  exit {code}")
+            seconds, cpu, peak_mb, code = measure(args)
+            print(f"{name}: exit {code}\n"
+                  f"  time  {seconds:6.2f} s wall, {cpu:5.2f} s CPU   target <= {TARGET_S:g} s; "
+                  f"predecessor {PREDECESSOR_S:g} s: {PREDECESSOR_S / seconds:.1f}x (wall), "
+                  f"{PREDECESSOR_S / cpu:.1f}x (CPU)\n"
+                  f"  RSS   {peak_mb:6.1f} MB peak            target <= {TARGET_MB:g} MB; "
+                  f"predecessor {PREDECESSOR_MB:g} MB: {PREDECESSOR_MB / peak_mb:.1f}x less")
+        print(f"load average {os.getloadavg()[0]:.2f} after the runs")
     return 0
 
 
