@@ -39,8 +39,10 @@ def when_ready(server):
         return
     if not enabled:
         return
-    command = [str(Path(sys.executable).with_name("peaktrade")), "demo",
-               "--parent-pid", str(os.getpid())]
+    script = Path(sys.executable).with_name("peaktrade")
+    entry = [str(script)] if script.exists() else \
+        [sys.executable, "-c", "from peaktrade.cli import main; main()"]
+    command = [*entry, "demo", "--parent-pid", str(os.getpid())]
     _demo["process"] = subprocess.Popen(command)
     server.log.info("demo feed started (pid %s); PEAKTRADE_DEMO=0 turns it off",
                     _demo["process"].pid)
