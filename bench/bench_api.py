@@ -52,7 +52,7 @@ def order(n: int) -> dict:
             "quantity": 1, "price": 100.0}
 
 
-def _poster(port: int, body_for, seconds: float, latencies: list, errors: list,
+def _poster(port: int, body_for, seconds: float, latencies: list, done_at: list, errors: list,
             start: threading.Event) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Content-Type": "application/json", "Connection": "keep-alive"}
@@ -63,7 +63,9 @@ def _poster(port: int, body_for, seconds: float, latencies: list, errors: list,
         conn.request("POST", "/api/v1/paper/orders", body=body_for(n), headers=headers)
         response = conn.getresponse()
         response.read()
-        latencies.append(time.perf_counter() - begin)
+        finished = time.perf_counter()
+        latencies.append(finished - begin)
+        done_at.append(finished)
         if response.status != 200:
             errors.append(response.status)
         n += 1
@@ -81,10 +83,11 @@ def run_load(port: int, batch: int, seconds: float, connections: int, queue) -> 
         return bodies[n % BODY_VARIANTS]
 
     latencies: list[list[float]] = [[] for _ in range(connections)]
+    done_at: list[list[float]] = [[] for _ in range(connections)]
     errors: list[int] = []
     start = threading.Event()
     threads = [threading.Thread(target=_poster, args=(port, body_for, seconds, latencies[i],
-                                                      errors, start))
+                                                      done_at[i], errors, start))
                for i in range(connections)]
     for thread in threads:
         thread.start()
@@ -94,8 +97,14 @@ def run_load(port: int, batch: int, seconds: float, connections: int, queue) -> 
         thread.join()
     elapsed = time.perf_counter() - began
     flat = sorted(x for per in latencies for x in per)
+    per_second = [0] * max(1, int(seconds))
+    for moment in (x for per in done_at for x in per):
+        second = int(moment - began)
+        if second < len(per_second):
+            per_second[second] += 1
     queue.put({"requests": len(flat), "elapsed": elapsed, "errors": len(errors),
-               "p50_ms": _quantile(flat, 0.50) * 1000, "p99_ms": _quantile(flat, 0.99) * 1000})
+               "p50_ms": _quantile(flat, 0.50) * 1000, "p99_ms": _quantile(flat, 0.99) * 1000,
+               "slowest_second": min(per_second) * batch})
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -132,7 +141,8 @@ def main() -> int:
             single = load_from_second_process(server.port, 1, SINGLE_SECONDS)
             batch = load_from_second_process(server.port, BATCH_SIZE, BATCH_SECONDS)
     print(f"single-order POST: {single['orders_per_s']:,.0f} orders/s over "
-          f"{single['elapsed']:.1f} s, p50 {single['p50_ms']:.1f} ms, "
+          f"{single['elapsed']:.1f} s (slowest second {single['slowest_second']:,}), "
+          f"p50 {single['p50_ms']:.1f} ms, "
           f"p99 {single['p99_ms']:.1f} ms, non-200: {single['errors']} "
           f"(target >= {SINGLE_TARGET_RATE:,.0f} orders/s for 30 s, p99 <= "
           f"{SINGLE_TARGET_P99_MS:.0f} ms)")
