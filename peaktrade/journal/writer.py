@@ -70,6 +70,7 @@ class _SessionFile:
         self.last_seq = 0
         self.needs_newline = False
         self.last_fsync = time.monotonic()
+        self.dirty = False  # written since the last fsync (the interval policy's flusher)
 
     def close(self) -> None:
         for fd in (self.fd, self.lock_fd):
@@ -122,6 +123,7 @@ class Journal:
         self._sessions: dict[str, _SessionFile] = {}
         self._sessions_mutex = threading.Lock()
         self._compressors: list[threading.Thread] = []
+        self._flusher: threading.Thread | None = None
         self._stamp_second: datetime | None = None
         self._stamp_prefix = ""
         _LIVE_JOURNALS.add(self)
@@ -174,6 +176,7 @@ class Journal:
             with state.mutex:
                 if state.fd >= 0:
                     os.fsync(state.fd)
+                state.dirty = False
         for thread in list(self._compressors):
             thread.join()
         self._compressors = [t for t in self._compressors if t.is_alive()]
@@ -262,6 +265,11 @@ class Journal:
             if now - state.last_fsync >= self.fsync_interval_s:
                 os.fdatasync(state.fd)
                 state.last_fsync = now
+                state.dirty = False
+            else:
+                state.dirty = True
+                if self._flusher is None or not self._flusher.is_alive():
+                    self._start_flusher()
         if state.known_size >= self.max_bytes:
             self._rotate(state)
         return records
@@ -319,6 +327,9 @@ class Journal:
         archive = self.root / ARCHIVE_DIR
         archive.mkdir(exist_ok=True)
         target = archive / archive_name(state.session_id, first_seq)
+        if self.fsync != "never":
+            os.fdatasync(state.fd)
+            state.dirty = False
         os.rename(state.path, target)
         os.close(state.fd)
         state.fd = state.ino = -1
@@ -328,6 +339,29 @@ class Journal:
         thread.start()
         self._compressors = [t for t in self._compressors if t.is_alive()] + [thread]
 
+    def _start_flusher(self) -> None:
+        """Start the thread that fsyncs what was written within the last interval."""
+        self._flusher = threading.Thread(target=_flush_every_interval, args=(weakref.ref(self),),
+                                         name="journal-fsync", daemon=True)
+        self._flusher.start()
+
+    def _fsync_dirty(self) -> bool:
+        """fsync every session written since its last fsync; whether any was."""
+        with self._sessions_mutex:
+            states = list(self._sessions.values())
+        synced = False
+        for state in states:
+            if not state.dirty:
+                continue
+            with state.mutex:
+                if state.dirty and state.fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.fdatasync(state.fd)
+                    state.last_fsync = time.monotonic()
+                    synced = True
+                state.dirty = False
+        return synced
+
     def _after_fork(self) -> None:
         """A forked child must not share lock descriptions with its parent."""
         for state in self._sessions.values():
@@ -335,6 +369,24 @@ class Journal:
         self._sessions = {}
         self._sessions_mutex = threading.Lock()
         self._compressors = []
+        self._flusher = None
+
+
+def _flush_every_interval(ref: weakref.ref[Journal]) -> None:
+    """The interval policy's flusher: runs while writes keep coming, then ends."""
+    idle = 0
+    while idle < 3:
+        journal = ref()
+        if journal is None:
+            return
+        interval = journal.fsync_interval_s
+        del journal
+        time.sleep(interval)
+        journal = ref()
+        if journal is None:
+            return
+        idle = 0 if journal._fsync_dirty() else idle + 1
+        del journal
 
 
 def _optional_strings(*values: Any) -> bool:
@@ -365,9 +417,11 @@ def compress_segment(path: Path) -> Path:
     """Gzip a rotated segment next to itself, then remove the plain file."""
     target = path.with_name(path.name + ".gz")
     tmp = path.with_name(path.name + ".gz.tmp")
-    with open(path, "rb") as src, \
-            gzip.open(tmp, "wb", compresslevel=ARCHIVE_GZIP_LEVEL) as dst:
-        shutil.copyfileobj(src, dst, 1 << 20)
+    with open(path, "rb") as src, open(tmp, "wb") as raw:
+        with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=ARCHIVE_GZIP_LEVEL) as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        raw.flush()
+        os.fsync(raw.fileno())  # the plain segment is removed next: the copy must be on disk
     os.replace(tmp, target)
     os.unlink(path)
     return target

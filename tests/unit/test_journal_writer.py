@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import UTC, datetime
 
 import orjson
@@ -168,4 +170,32 @@ def test_cursor_from_the_end_skips_history(tmp_path):
     journal.append("s", [fill()])
     assert [r["seq"] for r in cursor.poll()] == [51]
     cursor.close()
+    journal.close()
+
+
+def test_interval_policy_syncs_the_last_write_within_an_interval(tmp_path, monkeypatch):
+    synced = []
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (synced.append(fd), real(fd)))
+    journal = Journal(tmp_path, fsync="interval", fsync_interval_s=0.05)
+    journal.append("s", [fill()])
+    journal.append("s", [fill()])  # inside the interval: left to the flusher
+    before = len(synced)
+    deadline = time.monotonic() + 5
+    while len(synced) == before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(synced) > before
+    journal.close()
+
+
+def test_rotation_syncs_the_segment_before_it_moves(tmp_path, monkeypatch):
+    synced = []
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (synced.append(fd), real(fd)))
+    journal = Journal(tmp_path, fsync="interval", fsync_interval_s=3600, max_bytes=4096)
+    journal.append("s", [fill()])
+    synced.clear()
+    while not (tmp_path / "archive").exists():
+        journal.append("s", [fill(payload={"pad": "x" * 200})])
+    assert synced
     journal.close()
