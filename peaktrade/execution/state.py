@@ -173,9 +173,6 @@ class DeskState:
             self.market_value += pos.quantity * (mark - self.marks.get(symbol, mark))
         self.marks[symbol] = mark
 
-    def mark(self, symbol: str) -> float | None:
-        return self.marks.get(symbol)
-
     def position_qty(self, symbol: str) -> float:
         pos = self.positions.get(symbol)
         return pos.quantity if pos is not None else 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from peaktrade.execution.codes import GATE_ORDER
 from tests.unit.execution.conftest import buy, sell
 
 NO_SLIP = {"slippage_bps": 0}
@@ -118,5 +119,6 @@ def test_every_check_run_is_reported_with_limit_value_and_headroom(make_desk):
     gates = [c.gate for c in verdict.checks]
     assert gates == ["KillSwitch", "QABlock", "PriceSanity", "ResearchOnly", "LotSize",
                      "MinNotional", "MaxNotional", "MaxGross"]
+    assert gates == [g for g in GATE_ORDER if g in gates]  # the one declared order
     gross = verdict.checks[-1]
     assert (gross.limit, gross.value, gross.headroom) == (10_000, 1_000, 9_000)
