@@ -75,7 +75,9 @@ def _contender(root: str, n: int, ready, go, out) -> None:
 
 
 def run_contended(root: str, n: int, processes: int = 2) -> float:
-    make_desk(root).session_id  # noqa: B018 - start the session once
+    starter = make_desk(root)
+    starter.submit(intent(0))  # start the session once, before the race
+    starter.close()
     ctx = multiprocessing.get_context("fork")
     ready = ctx.Barrier(processes + 1)
     go = ctx.Event()
