@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
@@ -189,9 +189,10 @@ def telemetry():
         known_session(query.session_id)
     if query.format != "json":
         return _export(query)
+    query = replace(query, limit=query.limit or DEFAULT_LIMIT)
     reader = query.reader()
     builder = SummaryBuilder()
-    newest: deque[dict] = deque(maxlen=query.limit or DEFAULT_LIMIT)
+    newest: deque[dict] = deque(maxlen=query.limit)
     builder.add_all(_kept(reader, newest))
     return jsonify({"summary": builder.result(reader.stats),
                     "timeline": [timeline_item(rec) for rec in reversed(newest)],
