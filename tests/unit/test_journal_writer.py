@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import time
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ import pytest
 
 from peaktrade.config import load_config
 from peaktrade.events import InvalidSessionId
-from peaktrade.journal import Journal, JournalCursor, read_events
+from peaktrade.journal import Journal, JournalCursor, compress_leftovers, read_events
 from peaktrade.journal.files import archive_segments
 
 
@@ -199,3 +200,20 @@ def test_rotation_syncs_the_segment_before_it_moves(tmp_path, monkeypatch):
         journal.append("s", [fill(payload={"pad": "x" * 200})])
     assert synced
     journal.close()
+
+
+def test_compress_leftovers_finishes_what_a_killed_writer_left(tmp_path):
+    journal = Journal(tmp_path, fsync="never", max_bytes=4096)
+    for _ in range(40):
+        journal.append("s", [fill(payload={"pad": "x" * 100})])
+    journal.close()
+    segment = archive_segments(tmp_path, "s")["s"][0].path
+    plain = segment.with_name(segment.name.removesuffix(".gz"))
+    plain.write_bytes(gzip.decompress(segment.read_bytes()))
+    segment.unlink()
+    (tmp_path / "archive" / (segment.name + ".tmp")).write_bytes(b"half a gzip")
+    done = compress_leftovers(tmp_path)
+    assert done == [segment]
+    assert sorted(p.name for p in (tmp_path / "archive").iterdir()
+                  if not p.name.endswith(".gz")) == []
+    assert [r["seq"] for r in read_events(tmp_path, session_id="s")] == list(range(1, 41))
