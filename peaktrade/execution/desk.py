@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from peaktrade.events import DESK_SESSION, Kind, format_ts
-from peaktrade.execution.brokers import Broker, brokers_for, routes_of
+from peaktrade.execution.brokers import Broker, brokers_for, default_route, routes_of
 from peaktrade.execution.codes import (
     BREAKERS,
     KILL_SWITCH_MODES,
@@ -87,6 +87,7 @@ class Desk:
         self.catalog = Catalog.from_config(config)
         self.brokers: dict[str, Broker] = brokers_for(self.rules.mode)
         self._route_ids = frozenset(self.brokers)
+        self._default_route = default_route(self.brokers)
         self._clock: Clock = clock or journal.clock or utc_now
         self._environ = os.environ if environ is None else environ
         self._session_ids = session_ids
@@ -349,7 +350,8 @@ class Desk:
             return self._sync()
 
     def _parse(self, intents: Any, source: str) -> list[Intent]:
-        parsed = parse_intents(intents, source=source, routes=self._route_ids)
+        parsed = parse_intents(intents, source=source, routes=self._route_ids,
+                               default_route=self._default_route)
         if self.catalog.strict:
             errors = {}
             for index, intent in enumerate(parsed):

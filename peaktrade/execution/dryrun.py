@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from peaktrade.events import DESK_SESSION, Kind, format_ts
-from peaktrade.execution.brokers import brokers_for
+from peaktrade.execution.brokers import brokers_for, default_route
 from peaktrade.execution.codes import (
-    LIVE_ROUTE,
     PAPER_ROUTE,
     Decision,
     OrderType,
@@ -83,12 +82,11 @@ def dry_run(config: Mapping[str, Any], *, symbol: str, target: float, current: f
         return None
     rules = Rules.from_config(config)
     brokers = brokers_for(rules.mode)
-    route = LIVE_ROUTE if LIVE_ROUTE in brokers else PAPER_ROUTE
     (intent,) = parse_intents({
         "symbol": symbol, "side": Side.BUY if delta > 0 else Side.SELL, "quantity": abs(delta),
-        "price": price, "tags": list(tags), "strategy": strategy, "route": route,
+        "price": price, "tags": list(tags), "strategy": strategy,
         "reason": f"dry run: target {target:g}, current {current:g}"},
-        source="CLI", routes=frozenset(brokers))
+        source="CLI", routes=frozenset(brokers), default_route=default_route(brokers))
     state = DeskState(DRY_RUN_SESSION, rules.starting_cash)
     _seed(state, rules, intent.symbol, current, price, now)
     moment = moment_of(now, rules)

@@ -49,10 +49,11 @@ class Intent(NamedTuple):
         return self.quantity if self.side == Side.BUY else -self.quantity
 
 
-def parse_intents(data: Any, *, source: str, routes: frozenset[str]) -> list[Intent]:
+def parse_intents(data: Any, *, source: str, routes: frozenset[str],
+                  default_route: str = PAPER_ROUTE) -> list[Intent]:
     """One Intent or mapping, or a list of them, into Intents; InvalidIntent names bad fields."""
     if isinstance(data, Intent | Mapping):
-        return [_one(data, source, routes, "")]
+        return [_one(data, source, routes, default_route, "")]
     if not isinstance(data, list | tuple):
         raise InvalidIntent({"_schema": [
             f"expected an order or a list of orders, got {type(data).__name__}"]})
@@ -62,7 +63,7 @@ def parse_intents(data: Any, *, source: str, routes: frozenset[str]) -> list[Int
     errors: dict[str, list[str]] = {}
     for index, item in enumerate(data):
         try:
-            intents.append(_one(item, source, routes, f"{index}."))
+            intents.append(_one(item, source, routes, default_route, f"{index}."))
         except InvalidIntent as err:
             errors.update(err.errors)
     if errors:
@@ -75,9 +76,9 @@ _FAST_FIELDS = frozenset({"symbol", "side", "quantity", "price", "strategy", "re
 _FINITE_MAX = float("inf")
 
 
-def _fast(item: Any, source: str, routes: frozenset[str]) -> Intent | None:
+def _fast(item: Any, source: str, route: str) -> Intent | None:
     """The common well-formed MARKET order, built without the checks' messages; else None."""
-    if type(item) is not dict or not item.keys() <= _FAST_FIELDS or PAPER_ROUTE not in routes:
+    if type(item) is not dict or not item.keys() <= _FAST_FIELDS:
         return None
     symbol, side, qty = item.get("symbol"), item.get("side"), item.get("quantity")
     price = item.get("price")
@@ -95,12 +96,13 @@ def _fast(item: Any, source: str, routes: frozenset[str]) -> Intent | None:
         return None
     return Intent(symbol, side, float(qty), OrderType.MARKET, None, TimeInForce.DAY,
                   None if price is None else float(price), texts[0] or None, (),
-                  texts[1] or None, None, texts[2] or None, PAPER_ROUTE,
+                  texts[1] or None, None, texts[2] or None, route,
                   (texts[3] or source).upper())
 
 
-def _one(item: Any, source: str, routes: frozenset[str], prefix: str) -> Intent:
-    fast = _fast(item, source, routes)
+def _one(item: Any, source: str, routes: frozenset[str], default_route: str,
+         prefix: str) -> Intent:
+    fast = _fast(item, source, default_route)
     if fast is not None:
         return fast
     if isinstance(item, Intent):
@@ -177,7 +179,7 @@ def _one(item: Any, source: str, routes: frozenset[str], prefix: str) -> Intent:
             bad(name, f"{name} must be a string of at most {MAX_TEXT} characters, got {value!r}")
             value = None
         texts[name] = value or None
-    route = _upper(item.get("route")) or PAPER_ROUTE
+    route = _upper(item.get("route")) or default_route
     if route not in routes:
         bad("route", _route_message(route, routes))
     item_source = item.get("source") or source

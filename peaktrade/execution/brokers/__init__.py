@@ -37,16 +37,22 @@ class Route:
 
 
 def brokers_for(mode: str) -> dict[str, Broker]:
-    """The brokers by route: PAPER always; LIVE (dry run, sends nothing) in live mode."""
+    """The brokers by route, the default first: paper mode routes to PAPER; live mode to
+    LIVE (the adapter, dry: it sends nothing), with PAPER still available."""
     from peaktrade.execution.brokers.live import DryRunBroker
     from peaktrade.execution.brokers.paper import PaperBroker
 
-    brokers: dict[str, Broker] = {PAPER_ROUTE: PaperBroker()}
     if mode == LIVE_MODE:
-        brokers[LIVE_ROUTE] = DryRunBroker()
-    return brokers
+        return {LIVE_ROUTE: DryRunBroker(), PAPER_ROUTE: PaperBroker()}
+    return {PAPER_ROUTE: PaperBroker()}
+
+
+def default_route(brokers: dict[str, Broker]) -> str:
+    """Where an intent without a route goes."""
+    return next(iter(brokers))
 
 
 def routes_of(brokers: dict[str, Broker]) -> list[Route]:
-    return [Route(route_id, broker.description, route_id == PAPER_ROUTE)
+    default = default_route(brokers)
+    return [Route(route_id, broker.description, route_id == default)
             for route_id, broker in brokers.items()]

@@ -149,16 +149,22 @@ def test_replaying_the_journal_reproduces_the_live_state(make_desk, tmp_path, cl
     assert replayed.snapshot() == desk.state().snapshot()
 
 
-def test_routes_and_live_dry_run(make_desk, caplog):
-    assert make_desk().routes() == [{"route_id": "PAPER", "description": pytest.approx(
-        "Paper simulator: fills at the quote with slippage and optional fees"),
-        "is_default": True}]
+def test_paper_mode_has_one_route(make_desk):
+    assert make_desk().routes() == [{
+        "route_id": "PAPER", "is_default": True,
+        "description": "Paper simulator: fills at the quote with slippage and optional fees"}]
+
+
+def test_live_mode_routes_to_the_dry_run_adapter_by_default(make_desk, caplog):
     live = make_desk(mode="live")
-    assert [r["route_id"] for r in live.routes()] == ["PAPER", "LIVE"]
+    assert [(r["route_id"], r["is_default"]) for r in live.routes()] == [
+        ("LIVE", True), ("PAPER", False)]
     with caplog.at_level("INFO", logger="peaktrade.broker.live"):
-        result = live.submit(buy("AAPL", 1, route="LIVE"))[0]
-    assert result.status == "NEW" and result.route == "LIVE"
-    assert "dry run, not sent" in caplog.text
+        result = live.submit(buy("AAPL", 1, 100))[0]
+    assert (result.status, result.route) == ("NEW", "LIVE")
+    assert "dry run, not sent: LIVE BUY 1.0 AAPL MARKET" in caplog.text
+    assert live.quote({"symbol": "AAPL", "bid": 99, "ask": 100}) == []  # sends nothing
+    assert live.submit(buy("AAPL", 1, 100, route="paper"))[0].status == "FILLED"
 
 
 def test_instruments_and_quotes_read_models(desk):

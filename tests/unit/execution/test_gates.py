@@ -113,7 +113,7 @@ def test_research_only_blocked_in_live_mode_only(make_desk):
 
 def test_research_only_gate_can_be_turned_off(make_desk):
     live = make_desk(mode="live", gates={"block_research_in_live": False})
-    assert live.submit(buy("AAPL", 1, 100, tags=["research_only"]))[0].status == "FILLED"
+    assert live.submit(buy("AAPL", 1, 100, tags=["research_only"]))[0].status == "NEW"
 
 
 def test_unknown_symbols_get_defaults_or_are_refused_when_strict(make_desk):
