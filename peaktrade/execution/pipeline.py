@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -63,37 +63,33 @@ def evaluate(intent: Intent, state: DeskState, board: ControlBoard | None,
     """Run kill switch -> QA -> breakers -> gates -> risk on one intent against the state."""
     symbol, side = intent.symbol, intent.side
     reducing = state.is_reducing(symbol, intent.signed_quantity)
-    checks = [check_kill_switch(kill_switch, reducing), check_qa(board)]
-    breaker = check_breakers(state, now.ts, intent.strategy, reducing) if state.latches \
-        else None
-    if breaker is not None:
-        checks.append(breaker)
-    if checks[-1].decision == BLOCK or checks[1].decision == BLOCK or \
-            checks[0].decision == BLOCK:
-        return _done(intent, intent.quantity, None, _upto_block(checks))
+    checks: list[Check] = []
+    if _chain(checks, (
+            check_kill_switch(kill_switch, reducing), check_qa(board),
+            check_breakers(state, now.ts, intent.strategy, reducing) if state.latches else None)):
+        return _done(intent, intent.quantity, None, checks)
     quote = state.quotes.get(symbol)
     price = expected_price(side, intent.order_type, intent.limit_price, intent.price, quote,
                            rules.slippage_bps)
-    for check in (check_price_sanity(intent, quote, price, rules, now.epoch),
-                  check_research_only(intent, rules)):
-        checks.append(check)
-        if check.decision == BLOCK:
-            return _done(intent, intent.quantity, None, checks)
     lot_check, qty = check_lot_size(intent.quantity, catalog.get(symbol))
-    checks.append(lot_check)
-    if lot_check.decision == BLOCK or price is None:
+    if _chain(checks, (check_price_sanity(intent, quote, price, rules, now.epoch),
+                       check_research_only(intent, rules), lot_check)) or price is None:
         return _done(intent, intent.quantity, None, checks)
-    check = check_min_notional(qty, price, rules)
-    checks.append(check)
-    if check.decision == BLOCK or not rules.has_risk_limits:
+    if _chain(checks, (check_min_notional(qty, price, rules),)) or not rules.has_risk_limits:
         return _done(intent, qty, price, checks)
-    for make in _RISK_CHECKS:
-        check = make(state, rules, catalog, now, symbol, side, qty, price)
+    _chain(checks, (make(state, rules, catalog, now, symbol, side, qty, price)
+                    for make in _RISK_CHECKS))
+    return _done(intent, qty, price, checks)
+
+
+def _chain(checks: list[Check], candidates: Iterable[Check | None]) -> bool:
+    """Run checks in order into `checks` (None = limit off); True at the first block."""
+    for check in candidates:
         if check is not None:
             checks.append(check)
             if check.decision == BLOCK:
-                break
-    return _done(intent, qty, price, checks)
+                return True
+    return False
 
 
 _RISK_CHECKS: tuple[Callable[..., Check | None], ...] = (
@@ -110,14 +106,6 @@ _RISK_CHECKS: tuple[Callable[..., Check | None], ...] = (
     lambda state, rules, catalog, now, symbol, side, qty, price:
         check_group(state, rules, catalog, symbol, side, qty, price, region=True),
 )
-
-
-def _upto_block(checks: list[Check]) -> list[Check]:
-    """The chain stops at the first block: later checks were not run."""
-    for index, check in enumerate(checks):
-        if check.decision == BLOCK:
-            return checks[:index + 1]
-    return checks
 
 
 def _done(intent: Intent, qty: float, price: float | None, checks: list[Check]) -> Evaluation:
