@@ -223,7 +223,8 @@ class Desk:
                 raise InvalidIntent({"breaker": [
                     f"breaker must be one of {', '.join(BREAKERS)}, got {breaker!r}"]})
             with self._decision() as (state, writer, now):
-                if not any(key[0] == name for key in state.latches):
+                if not any(latch.breaker == name
+                           for latch in state.active_latches(format_ts(now))):
                     raise ControlRefused(f"breaker {name} is not tripped; nothing to reset")
                 batch = EventBatch(state, state.session_id, writer.last_seq, format_ts(now),
                                self.rules.mode)
