@@ -362,34 +362,43 @@ class EventReader:
     def _session_forwards(self, sid: str) -> Iterator[dict]:
         """Archive segments, then the active file, with no gap even while rotation runs.
 
-        The active file is opened before the archive is listed: a segment rotated in
-        between is then read twice and its repeats dropped by seq, never missed. A
-        segment compressed away while listed is found again by listing again.
+        A segment compressed away while listed is found by listing again. If the active
+        file, once opened, starts past the last seq read, segments were rotated into the
+        archive meanwhile: they are read first (repeats drop by seq). One file is open
+        at a time.
         """
-        active = active_path(self.path, sid)
         seen = _SeqMarks(self.filter)
+        yield from self._archive_forwards(sid, seen, self.after_seq)
+        active = active_path(self.path, sid)
         held = _open_or_none(active)
-        try:
-            pending = self._archive_after(sid, self.after_seq)
-            relists = 0
-            while pending:
-                path = pending.pop(0)
-                try:
-                    yield from read_file(path, self.stats, sid, seen.keep_forwards,
+        if held is None or _first_seq(held) > (seen.last or self.after_seq or 0) + 1:
+            # rotated since the archive was listed (the file still open has the newest)
+            try:
+                yield from self._archive_forwards(sid, seen, seen.last or self.after_seq)
+            except BaseException:
+                if held is not None:
+                    held.close()
+                raise
+        if held is not None:
+            seen.bound = seen.last
+            yield from read_file(active, self.stats, sid, seen.keep_forwards, held,
+                                 self.payload_marker)
+
+    def _archive_forwards(self, sid: str, seen: _SeqMarks,
+                          after_seq: int | None) -> Iterator[dict]:
+        """Archive segments after `after_seq` in order, listing again when one moves."""
+        seen.bound = seen.last
+        pending = self._archive_after(sid, after_seq)
+        for _attempt in range(_MAX_RELISTS):
+            try:
+                while pending:
+                    yield from read_file(pending[0], self.stats, sid, seen.keep_forwards,
                                          payload_marker=self.payload_marker)
-                except FileNotFoundError:
-                    relists += 1
-                    if relists > _MAX_RELISTS:
-                        break
-                    seen.bound = seen.last
-                    pending = self._archive_after(sid, seen.last or self.after_seq)
-            if held is not None:
+                    pending.pop(0)
+                return
+            except FileNotFoundError:
                 seen.bound = seen.last
-                yield from read_file(active, self.stats, sid, seen.keep_forwards, held,
-                                     self.payload_marker)
-        finally:
-            if held is not None:
-                held.close()
+                pending = self._archive_after(sid, seen.last or after_seq)
 
     def _session_backwards(self, sid: str) -> Iterator[dict]:
         """The active file from its end, then archive segments newest first, with no gap.
@@ -468,6 +477,21 @@ def _session_from_name(name: str) -> str | None:
             head, _, tail = stem.rpartition(".")
             return head if head and tail.isdigit() else stem
     return None
+
+
+def _first_seq(fh: BinaryIO, lines: int = 100) -> int:
+    """The seq of the first valid record among a file's first lines (0 if none)."""
+    try:
+        for _ in range(lines):
+            line = fh.readline(MAX_LINE_BYTES)
+            if not line:
+                break
+            rec = parse_line_head(line.rstrip(b"\n"), 1)
+            if rec is not None:
+                return rec["seq"]
+        return 0
+    finally:
+        fh.seek(0)
 
 
 def _open_or_none(path: Path) -> BinaryIO | None:
