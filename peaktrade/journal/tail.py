@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,8 +93,10 @@ class Subscription:
         self._reread = False
         self._max_batches = max_batches
         self._backlog_chunk = backlog_chunk
-        self._queue: deque[Batch] = deque()
-        self._cond = threading.Condition()
+        # A C-level queue: waking a hundred stream threads per batch stays cheap.
+        self._queue: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
+        self._held: list[Batch] = []  # taken off the queue, waiting for a replay to end
+        self._flags = threading.Lock()
         self._closed = False
 
     @property
@@ -103,47 +105,55 @@ class Subscription:
 
     def offer(self, batch: Batch) -> None:
         """Queue a live batch; when the queue is full, drop it all and re-read later."""
-        with self._cond:
-            if len(self._queue) >= self._max_batches:
-                self._queue.clear()
+        if self._queue.qsize() >= self._max_batches:
+            with self._flags:
+                self._take_queued()
                 self._needs_backlog = True
                 self._reread = True  # a replay in progress may not cover what was dropped
                 self.overflows += 1
-            self._queue.append(batch)
-            self._cond.notify()
+        self._queue.put(batch)
 
     def wake(self) -> None:
         """Make a waiting `next_batches` return now (e.g. on shutdown)."""
-        with self._cond:
-            self._cond.notify_all()
+        self._queue.put(None)
 
     def next_batches(self, timeout: float | None) -> list[Batch]:
         """Batches after `last_seq`, waiting up to `timeout` seconds; [] when none came.
 
         While the journal is being caught up (a replay, or after an overflow) each call
-        returns one chunk of it and the live batches wait in the queue.
+        returns one chunk of it and the live batches wait their turn.
         """
-        with self._cond:
-            if not self._queue and not self._needs_backlog and not self._closed:
-                self._cond.wait(timeout)
+        with self._flags:
+            needs_backlog = self._needs_backlog
+        if not needs_backlog and not self._held and not self._closed:
+            try:
+                first = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                return []
+            if first is not None:
+                self._held.append(first)
+        with self._flags:
+            # Taken with the flag: batches queued after an overflow wait for the replay.
+            self._held += self._take_queued()
             needs_backlog, self._needs_backlog = self._needs_backlog, False
-        out: list[Batch] = []
         if needs_backlog:
             backlog, more = self._read_backlog()
-            if backlog is not None:
-                out.append(backlog)
             if more:
-                with self._cond:
+                with self._flags:
                     self._needs_backlog = True
+            return [backlog] if backlog is not None else []
+        queued, self._held = self._held, []
+        return [fresh for batch in queued if (fresh := self._after_last(batch)) is not None]
+
+    def _take_queued(self) -> list[Batch]:
+        out = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
                 return out
-        with self._cond:
-            queued = list(self._queue)
-            self._queue.clear()
-        for batch in queued:
-            fresh = self._after_last(batch)
-            if fresh is not None:
-                out.append(fresh)
-        return out
+            if item is not None:
+                out.append(item)
 
     def close(self) -> None:
         """Stop receiving; the broker forgets the subscriber."""
@@ -172,7 +182,7 @@ class Subscription:
     def _read_backlog(self) -> tuple[Batch | None, bool]:
         """The next chunk of records after `last_seq` from the journal, and whether more follow."""
         if self._backlog is None:
-            with self._cond:
+            with self._flags:
                 self._reread = False
             self._backlog = iter(read_events(self.broker.root, session_id=self.session_id,
                                              after_seq=self.last_seq))
@@ -188,7 +198,7 @@ class Subscription:
                     break
             else:
                 self._backlog = None
-                with self._cond:
+                with self._flags:
                     more = self._reread
         except FileNotFoundError:
             self._backlog = None  # a segment moved between listing and opening: list again
