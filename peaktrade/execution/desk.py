@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from peaktrade.events import DESK_SESSION, Kind, format_ts
@@ -46,7 +47,7 @@ from peaktrade.execution.pipeline import evaluate
 from peaktrade.execution.results import Check, OrderResult, Verdict
 from peaktrade.execution.rules import Rules
 from peaktrade.execution.state import ControlBoard, DeskState
-from peaktrade.journal import Journal, SessionWriter
+from peaktrade.journal import Journal, SessionWriter, newest
 from peaktrade.journal.writer import utc_now
 
 Clock = Callable[[], datetime]
@@ -58,16 +59,14 @@ def new_session_id(now: datetime) -> str:
 
 
 def active_session_id(journal_or_root: Journal | str | os.PathLike[str]) -> str | None:
-    """The active paper session recorded in the desk journal, without a Desk."""
+    """The active paper session recorded in the desk journal, without a Desk (read from the end)."""
     root = journal_or_root.root if isinstance(journal_or_root, Journal) else journal_or_root
-    board = ControlBoard()
-    tail = SessionTail(root, DESK_SESSION)
-    try:
-        for record in tail.poll():
-            board.apply(record)
-    finally:
-        tail.close()
-    return board.session_id
+    path = Path(root) / f"{DESK_SESSION}.jsonl"
+    if not path.exists():
+        return None
+    latest = newest(path, 1, session_id=DESK_SESSION, kind=Kind.CONTROL.value,
+                    where=lambda r: r["payload"].get("action") == Action.SESSION_START)
+    return latest[0]["payload"].get("session_id") if latest else None
 
 
 class Desk:

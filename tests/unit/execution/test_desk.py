@@ -121,6 +121,15 @@ def test_reset_session_starts_fresh_and_keeps_the_old_journal(make_desk, tmp_pat
     assert active_session_id(tmp_path / "journal") == "paper-two-bbbbbb"
 
 
+def test_no_active_session_before_first_use(tmp_path, make_desk):
+    assert active_session_id(tmp_path / "journal") is None
+    desk = make_desk()
+    desk.control("qa.block", actor="qa", reason="not yet")
+    assert active_session_id(desk.journal) is None
+    session = desk.session_id
+    assert active_session_id(desk.journal) == session
+
+
 def test_other_desks_follow_a_session_reset(make_desk):
     ids = iter(["paper-one-aaaaaa", "paper-two-bbbbbb"])
     one, two = make_desk(session_ids=lambda now: next(ids)), make_desk(
