@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from peaktrade.events import is_valid_session_id
+from peaktrade.journal.files import list_sessions
 from peaktrade.journal.reader import LineStats, read_events
 
 QUANTILES = (50, 90, 95, 99)
@@ -58,6 +60,19 @@ class _Clock:
             return None
 
 
+class _Joins:
+    """One session's ids (ids are unique within a session, not across sessions)."""
+
+    __slots__ = ("intent_ms", "orders", "vetoed")
+
+    def __init__(self) -> None:
+        # intent_id -> its time in ms, or None once an order matched it
+        self.intent_ms: dict[str, float | None] = {}
+        # order_id -> (order time in ms or None, strategy name or None), or FILLED
+        self.orders: dict[str, tuple[float | None, str | None] | object] = {}
+        self.vetoed: set[str] = set()
+
+
 class _Strategy:
     __slots__ = ("attempted", "executed", "filled", "vetoed")
 
@@ -85,13 +100,9 @@ class SummaryBuilder:
         self.first_ts: str | None = None
         self.last_ts: str | None = None
         self.veto_codes: Counter[str] = Counter()
-        self.vetoed_intents: set[str] = set()
         self.strategies: dict[str, _Strategy] = {}
         self._clock = _Clock()
-        # intent_id -> its time in ms, or None once an order matched it
-        self._intent_ms: dict[str, float | None] = {}
-        # order_id -> (order time in ms or None, strategy name or None), or FILLED after a fill
-        self._orders: dict[str, tuple[float | None, str | None] | object] = {}
+        self._joins: dict[str | None, _Joins] = {}
         self._filled_orders = 0
         self._orphan_orders = 0
         self._orphan_fills = 0
@@ -107,7 +118,9 @@ class SummaryBuilder:
         kind_counts = self.kind_counts
         symbols, sessions = self.symbols, self.sessions
         first, last = self.first_ts, self.last_ts
-        intent_ms, orders = self._intent_ms, self._orders
+        joins_of = self._joins
+        session_now: str | None = ""  # no record is of session "": the first one switches
+        joins = intent_ms = orders = None
         to_order, to_fill = self._intent_to_order, self._order_to_fill
         ms_of = self._clock.ms
         strategy_of = self._strategy
@@ -126,8 +139,14 @@ class SummaryBuilder:
                 if symbol is not None:
                     symbols.add(symbol)
                 session = rec["session_id"]
-                if session is not None:
-                    sessions.add(session)
+                if session != session_now:
+                    if session is not None:
+                        sessions.add(session)
+                    joins = joins_of.get(session)
+                    if joins is None:
+                        joins = joins_of[session] = _Joins()
+                    intent_ms, orders = joins.intent_ms, joins.orders
+                    session_now = session
                 if kind == "intent":
                     stats = strategy_of(rec["strategy"])
                     if stats is not None:
@@ -138,7 +157,7 @@ class SummaryBuilder:
                         if ms is not None:
                             intent_ms[intent_id] = ms
                 elif kind == "gate":
-                    self._gate(rec)
+                    self._gate(rec, joins.vetoed)
                 elif kind == "order":
                     order_id = rec["order_id"]
                     if order_id is None or order_id in orders:
@@ -186,15 +205,15 @@ class SummaryBuilder:
             stats = self.strategies[name] = _Strategy()
         return stats
 
-    def _gate(self, rec: dict) -> None:
+    def _gate(self, rec: dict, vetoed: set[str]) -> None:
         payload = rec["payload"]
         if payload is None or payload.get("decision") != "block":
             return
         intent_id = rec["intent_id"]
         if intent_id is not None:
-            if intent_id in self.vetoed_intents:
+            if intent_id in vetoed:
                 return  # a legacy journal may log several blocking gates for one intent
-            self.vetoed_intents.add(intent_id)
+            vetoed.add(intent_id)
         code = payload.get("code")
         self.veto_codes[code if isinstance(code, str) and code else "UNKNOWN"] += 1
         stats = self._strategy(rec["strategy"])
@@ -205,10 +224,10 @@ class SummaryBuilder:
         """The summary with exactly SUMMARY_KEYS; `stats` fills `lines` and `error_rate`."""
         if stats is None:
             stats = LineStats(total=self.event_count, valid=self.event_count)
-        vetoed = self.vetoed_intents
-        intents_without_order = sum(1 for intent_id, ms in self._intent_ms.items()
-                                    if ms is not None and intent_id not in vetoed)
-        orders = len(self._orders)
+        intents_without_order = sum(1 for joins in self._joins.values()
+                                    for intent_id, ms in joins.intent_ms.items()
+                                    if ms is not None and intent_id not in joins.vetoed)
+        orders = sum(len(joins.orders) for joins in self._joins.values())
         filled = self._filled_orders
         return {
             "event_count": self.event_count,
@@ -246,6 +265,16 @@ def summarize(records: Iterable[dict], stats: LineStats | None = None) -> dict[s
 
 def summarize_path(path: str | Path, **filters: Any) -> dict[str, Any]:
     """Summarise a journal file or folder read with read_events(path, **filters)."""
-    reader = read_events(path, payload_marker=VETO_MARKER, **filters)
-    builder = SummaryBuilder().add_all(reader)
-    return builder.result(reader.stats)
+    path = Path(path)
+    builder = SummaryBuilder()
+    stats = LineStats()
+    # A summary needs no time order across sessions: read them one after the other.
+    sessions = [filters.pop("session_id", None)]
+    if sessions == [None] and path.is_dir() and filters.get("limit") is None:
+        sessions = [sid for sid in list_sessions(path) if is_valid_session_id(sid)]
+    for session_id in sessions:
+        reader = read_events(path, session_id=session_id, payload_marker=VETO_MARKER,
+                             **filters)
+        builder.add_all(reader)
+        stats.add(reader.stats)
+    return builder.result(stats)

@@ -139,3 +139,30 @@ def test_summarize_path_reads_a_journal_with_filters(tmp_path):
     assert summary["symbols"] == ["ETH-USD"]
     assert summary["lines"] == {"total": 4, "blank": 1, "valid": 2, "invalid": 1}
     assert summary["error_rate"] == 1 / 3
+
+
+def test_summarize_path_of_a_folder_adds_up_its_sessions(tmp_path):
+    journal = Journal(tmp_path, fsync="never")
+    for session in ("a", "b"):
+        journal.append(session, [{"kind": "intent", "intent_id": "i", "strategy": "s",
+                                  "payload": {}},
+                                 {"kind": "order", "intent_id": "i", "order_id": "o",
+                                  "strategy": "s", "payload": {}}])
+    journal.close()
+    summary = summarize_path(tmp_path)
+    assert summary["sessions"] == ["a", "b"]
+    assert summary["event_count"] == 4
+    assert summary["lines"]["valid"] == 4
+    assert summary["strategies"]["s"]["executed"] == 2
+    assert summarize_path(tmp_path, limit=3)["event_count"] == 3
+
+
+def test_ids_join_within_their_session_only():
+    records = (chain(1, "i1", 0, 50, 10, session_id="a")[:3]
+               + chain(1, "i1", 20, 70, 10, session_id="b"))
+    records.sort(key=lambda r: r["ts"])
+    summary = summarize(records)
+    to_order = summary["latency_ms"]["intent_to_order"]
+    assert (to_order["n"], to_order["min"], to_order["max"]) == (2, 50.0, 70.0)
+    assert summary["fill_rate"] == 0.5    # b's order filled, a's did not
+    assert summary["latency_ms"]["order_to_fill"]["unmatched"] == 1
