@@ -32,7 +32,7 @@ def nearest_rank(sorted_values: list[float], pct: float) -> float:
 
 def latency_stats(values: Iterable[float], unmatched: int) -> dict[str, Any]:
     """n, unmatched, min, p50, p90, p95, p99, max in ms (None when n is 0)."""
-    ordered = sorted(values)
+    ordered = sorted(round(value, 3) for value in values)
     out: dict[str, Any] = {"n": len(ordered), "unmatched": unmatched,
                            "min": ordered[0] if ordered else None}
     for pct in QUANTILES:
@@ -48,13 +48,14 @@ class _Clock:
         self._seconds: dict[str, float] = {}
 
     def ms(self, ts: str) -> float | None:
-        second = self._seconds.get(ts[:19])
+        key = ts[:19]
+        second = self._seconds.get(key)
         try:
             if second is None:
-                moment = datetime.fromisoformat(ts[:19]).replace(tzinfo=UTC)
-                second = self._seconds[ts[:19]] = moment.timestamp() * 1000
+                moment = datetime.fromisoformat(key).replace(tzinfo=UTC)
                 if len(self._seconds) > 100_000:
                     self._seconds.clear()
+                second = self._seconds[key] = moment.timestamp() * 1000
             return second + int(ts[20:26]) / 1000
         except ValueError:
             return None
@@ -175,7 +176,7 @@ class SummaryBuilder:
                         self._orphan_orders += 1
                     elif start is not None:  # the first order of this intent
                         intent_ms[intent_id] = None
-                        to_order.append(round(ms - start, 3))
+                        to_order.append(ms - start)
                 elif kind == "fill":
                     order_id = rec["order_id"]
                     order = orders.get(order_id) if order_id is not None else None
@@ -187,7 +188,7 @@ class SummaryBuilder:
                         start, strategy = order  # type: ignore[misc]
                         ms = ms_of(ts)
                         if start is not None and ms is not None:
-                            to_fill.append(round(ms - start, 3))
+                            to_fill.append(ms - start)
                         stats = strategy_of(strategy)
                         if stats is not None:
                             stats.filled += 1
