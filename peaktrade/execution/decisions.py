@@ -120,7 +120,7 @@ class Decider:
             "qty": evaluation.quantity, "checks": checks_payload(verdict.checks)}, *ids)
         if evaluation.blocked:
             batch.add(REJECT, {"code": verdict.code, "reason": verdict.reason,
-                                    "leaves_qty": 0.0}, *ids)
+                               "leaves_qty": 0.0}, *ids)
             return state.orders[order_id].result()
         batch.add(ORDER, {
             "status": Status.NEW, "side": intent.side, "qty": evaluation.quantity,
@@ -132,8 +132,8 @@ class Decider:
         self.execute(batch, order, intent.price)
         if order.tif == TimeInForce.IOC and order.status in WORKING_STATUSES:
             batch.add(CANCEL, {"code": Code.IOC_UNFILLED,
-                                    "reason": "IOC order not marketable; the rest is cancelled",
-                                    "leaves_qty": order.leaves, "actor": None}, *ids)
+                               "reason": "IOC order not marketable; the rest is cancelled",
+                               "leaves_qty": order.leaves, "actor": None}, *ids)
         return order.result()
 
     def execute(self, batch: EventBatch, order: Order, reference: float | None) -> list[dict]:

@@ -129,7 +129,7 @@ class Desk:
         with self._decision() as (state, writer, now):
             moment = moment_of(now, self.rules)
             kill_switch = self._kill_switch()
-            batch = EventBatch(state, state.session_id, writer.last_seq, moment.ts, self.rules.mode)
+            batch = self._batch(state, writer, moment.ts)
             board = self._board if self._board_readable else None
             decide = self._decider.decide
             results = [decide(batch, intent, board, kill_switch, now, moment)
@@ -174,14 +174,12 @@ class Desk:
                 raise OrderNotCancellable(
                     f"order {order_id} is {order.status}; only NEW or PARTIAL orders can be "
                     "cancelled")
-            batch = EventBatch(state, state.session_id, writer.last_seq, format_ts(now),
-                           self.rules.mode)
+            batch = self._batch(state, writer, format_ts(now))
             who = actor or source
             batch.add(Kind.CANCEL.value, {"code": Code.USER_CANCEL,
-                                    "reason": f"cancelled by {who}",
-                                    "leaves_qty": order.leaves, "actor": actor},
-                      symbol=order.symbol, strategy=order.strategy, intent_id=order.intent_id,
-                      order_id=order_id, source=source)
+                                          "reason": f"cancelled by {who}",
+                                          "leaves_qty": order.leaves, "actor": actor},
+                      order.symbol, order.strategy, order.intent_id, order_id, source)
             self._commit(writer, batch)
             return order.result()
 
@@ -190,10 +188,10 @@ class Desk:
         parsed = parse_quotes(quotes)
         with self._decision() as (state, writer, now):
             moment = moment_of(now, self.rules)
-            batch = EventBatch(state, state.session_id, writer.last_seq, moment.ts, self.rules.mode)
+            batch = self._batch(state, writer, moment.ts)
             for q in parsed:
                 batch.add(Kind.QUOTE.value, {"bid": q.bid, "ask": q.ask, "last": q.last,
-                                       "size": q.size}, symbol=q.symbol, source=source)
+                                             "size": q.size}, symbol=q.symbol, source=source)
             fills = self._decider.fill_resting(batch, {q.symbol for q in parsed},
                                                self._kill_switch(), moment.ts)
             for trip in due_trips(state, self.rules, now, moment.ts, None):
@@ -204,10 +202,10 @@ class Desk:
     def heartbeat(self, component: str, status: str = "ok", lag_ms: float = 0.0) -> dict:
         """Journal that a component is alive (the dashboard's heartbeat banner reads these)."""
         with self._decision() as (state, writer, now):
-            batch = EventBatch(state, state.session_id, writer.last_seq, format_ts(now),
-                           self.rules.mode)
+            batch = self._batch(state, writer, format_ts(now))
             batch.add(Kind.HEARTBEAT.value, {"component": component, "status": status,
-                                       "lag_ms": round(lag_ms, 3)}, source=component.upper())
+                                             "lag_ms": round(lag_ms, 3)},
+                      source=component.upper())
             self._commit(writer, batch)
             return batch.records[-1]
 
@@ -225,8 +223,7 @@ class Desk:
                 if not any(latch.breaker == name
                            for latch in state.active_latches(format_ts(now))):
                     raise ControlRefused(f"breaker {name} is not tripped; nothing to reset")
-                batch = EventBatch(state, state.session_id, writer.last_seq, format_ts(now),
-                               self.rules.mode)
+                batch = self._batch(state, writer, format_ts(now))
                 batch.add(Kind.CONTROL.value, {**payload, "breaker": name}, source="CONTROL")
                 self._commit(writer, batch)
                 return batch.records[-1]
@@ -444,8 +441,8 @@ class Desk:
             return self._board.session_id
 
     def _write_control(self, writer: SessionWriter, payload: dict) -> dict:
-        batch = EventBatch(self._board, DESK_SESSION, writer.last_seq, format_ts(self._clock()),
-                       self.rules.mode)
+        batch = EventBatch(self._board, DESK_SESSION, writer.last_seq,
+                           format_ts(self._clock()), self.rules.mode)
         batch.add(Kind.CONTROL.value, payload, source="CONTROL")
         records = writer.append(batch.records)
         self._board_tail.wrote(records[-1]["seq"])
@@ -479,6 +476,10 @@ class Desk:
             raise DeskError(f"journal of {session_id} ends at seq {last_seq} but only "
                             f"{self._state.last_seq} could be read")
         return self._state
+
+    def _batch(self, state: DeskState, writer: SessionWriter, ts: str) -> EventBatch:
+        """An empty batch of events for this decision, seq following the journal's."""
+        return EventBatch(state, state.session_id, writer.last_seq, ts, self.rules.mode)
 
     def _commit(self, writer: SessionWriter, batch: EventBatch) -> None:
         self._decider.journal_positions(batch)
