@@ -31,6 +31,7 @@ from peaktrade.web.context import get_config, get_journal
 bp = Blueprint("telemetry", __name__)
 
 CHIP_SCAN_RECORDS = 500
+TIMELINE_SCAN_RECORDS = 50_000  # a rare filter searches this many newest events, not all
 
 
 @dataclass(frozen=True)
@@ -139,12 +140,6 @@ def active_session() -> str | None:
     return max(candidates)[1] if candidates else None
 
 
-def last_seq(root: Path, session_id: str) -> int:
-    """The seq of the newest record of a session (0 for none)."""
-    rec = newest(root, 1, session_id=session_id)
-    return rec[0]["seq"] if rec else 0
-
-
 def timeline_rows(records: list[dict]) -> list[dict[str, Any]]:
     """What a timeline row shows of each record, in the given order."""
     return [{"seq": rec["seq"], "ts": rec["ts"], "time": rec["ts"][11:23],
@@ -152,18 +147,6 @@ def timeline_rows(records: list[dict]) -> list[dict[str, Any]]:
              "strategy": rec["strategy"] or "", "description": describe(rec),
              "details": details(rec), "blocked": rec["payload"].get("decision") == "block"}
             for rec in records]
-
-
-def _chips(root: Path, session_id: str) -> tuple[list[str], list[str]]:
-    """Symbols and strategies seen among the session's newest records."""
-    symbols: set[str] = set()
-    strategies: set[str] = set()
-    for rec in newest(root, CHIP_SCAN_RECORDS, session_id=session_id):
-        if rec["symbol"]:
-            symbols.add(rec["symbol"])
-        if rec["strategy"]:
-            strategies.add(rec["strategy"])
-    return sorted(symbols), sorted(strategies)
 
 
 @bp.get("/live/execution")
@@ -182,20 +165,16 @@ def timeline(session_id: str):
     config = get_config()
     max_rows = config["web"]["timeline_max_rows"]
     query = TimelineQuery.from_args(request.args, max_rows)
-    root = get_journal().root
-    snapshot_seq = last_seq(root, session_id)
-    records = newest(root, query.limit, session_id=session_id, kind=query.kinds or None,
-                     symbol=query.symbols or None, strategy=query.strategy,
-                     where=_up_to(snapshot_seq, query.decisions))
-    symbols, strategies = _chips(root, session_id)
+    snap = timeline_snapshot(get_journal().root, session_id, query)
     csv_args = {"session_id": session_id, "format": "csv", **query.params(with_limit=False)}
     context = {
-        "session_id": session_id, "query": query, "rows": timeline_rows(records),
-        "quick_filters": QUICK_FILTERS, "symbols": sorted(set(symbols) | set(query.symbols)),
-        "strategies": sorted(set(strategies) | ({query.strategy} - {None})),
-        "snapshot_seq": snapshot_seq, "max_rows": max_rows,
+        "session_id": session_id, "query": query, "rows": timeline_rows(snap.records),
+        "quick_filters": QUICK_FILTERS, "symbols": sorted(snap.symbols | set(query.symbols)),
+        "strategies": sorted(snap.strategies | ({query.strategy} - {None})),
+        "snapshot_seq": snap.snapshot_seq, "max_rows": max_rows,
+        "searched": snap.scanned if snap.capped else None,
         "stream_url": url_for("stream.execution", session_id=session_id)
-                      + "?" + query.query_string(since_seq=snapshot_seq),
+                      + "?" + query.query_string(since_seq=snap.snapshot_seq),
         "csv_url": "/api/telemetry?" + urlencode(csv_args),
     }
     if request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request"):
@@ -203,13 +182,50 @@ def timeline(session_id: str):
     return render_template("timeline.html", **context)
 
 
-def _up_to(snapshot_seq: int, decisions: tuple[str, ...]):
-    wanted = frozenset(decisions)
+@dataclass(frozen=True)
+class TimelineSnapshot:
+    """What the page shows when it opens: matching rows, chips, and the seq it is up to."""
 
-    def keep(rec: dict) -> bool:
-        return rec["seq"] <= snapshot_seq and (
-            not wanted or rec["payload"].get("decision") in wanted)
-    return keep
+    records: list[dict]
+    snapshot_seq: int
+    symbols: frozenset[str]
+    strategies: frozenset[str]
+    scanned: int
+    capped: bool
+
+
+def timeline_snapshot(root: Path, session_id: str, query: TimelineQuery) -> TimelineSnapshot:
+    """One newest-first pass: rows of the filter, chips, last seq; bounded for rare filters."""
+    matches = query.record_filter.matches
+    records: list[dict] = []
+    symbols: set[str] = set()
+    strategies: set[str] = set()
+    snapshot_seq = scanned = 0
+    capped = False
+    reader = iter(read_events(root, session_id=session_id, newest_first=True))
+    try:
+        for rec in reader:
+            if not scanned:
+                snapshot_seq = rec["seq"]
+            scanned += 1
+            if scanned <= CHIP_SCAN_RECORDS:
+                if rec["symbol"]:
+                    symbols.add(rec["symbol"])
+                if rec["strategy"]:
+                    strategies.add(rec["strategy"])
+            if len(records) < query.limit and matches(rec):
+                records.append(rec)
+            if len(records) >= query.limit and scanned >= CHIP_SCAN_RECORDS:
+                break
+            if scanned >= TIMELINE_SCAN_RECORDS:
+                capped = True
+                break
+    finally:
+        close = getattr(reader, "close", None)
+        if close is not None:
+            close()
+    return TimelineSnapshot(records, snapshot_seq, frozenset(symbols), frozenset(strategies),
+                            scanned, capped and len(records) < query.limit)
 
 
 class _FileStats:

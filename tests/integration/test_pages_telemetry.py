@@ -244,3 +244,18 @@ def test_dashboard_window_stays_bounded_to_the_newest_events(journal, log_dir, m
         assert pulse.last_seq == 35
     finally:
         pulse.close()
+
+
+def test_a_rare_filter_searches_a_bounded_number_of_newest_events(client, journal, monkeypatch):
+    from peaktrade.web import telemetry
+    monkeypatch.setattr(telemetry, "TIMELINE_SCAN_RECORDS", 20)
+    journal.append("big", [{"kind": "error", "payload": {"where": "feed"}}])
+    journal.append("big", [{"kind": "quote", "symbol": "BTC-USD", "payload": {}}
+                           for _ in range(30)])
+    html = client.get("/live/execution/big?kind=error").get_data(as_text=True)
+    assert _row_seqs(html) == []
+    assert "Only the newest 20 events were searched" in html
+    assert "since_seq=31" in html
+    html = client.get("/live/execution/big?kind=quote&limit=5").get_data(as_text=True)
+    assert _row_seqs(html) == [31, 30, 29, 28, 27]
+    assert "were searched" not in html
