@@ -45,8 +45,8 @@ def demo(duration: float | None, rate: float | None, seed: int | None,
     base = _config()
     config = _config(demo_config(base))
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    previous = {signum: signal.signal(signum, lambda *_: stop.set())
+                for signum in (signal.SIGTERM, signal.SIGINT)}
     if parent_pid is not None:
         threading.Thread(target=_stop_with_parent, args=(parent_pid, stop), daemon=True,
                          name="demo-parent-watch").start()
@@ -58,7 +58,10 @@ def demo(duration: float | None, rate: float | None, seed: int | None,
                          rate=rate or config["demo"]["intents_per_s"], duration=duration,
                          stop=stop, seed=seed)
     finally:
+        stop.set()
         desk.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     click.echo(stats.summary())
 
 
