@@ -31,7 +31,7 @@ from peaktrade.web.context import get_config, get_journal
 bp = Blueprint("telemetry", __name__)
 
 CHIP_SCAN_RECORDS = 500
-TIMELINE_SCAN_RECORDS = 50_000  # a rare filter searches this many newest events, not all
+TIMELINE_SCAN_RECORDS = 20_000  # a rare filter searches this many newest events, not all
 
 
 @dataclass(frozen=True)
