@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -40,6 +42,25 @@ def test_demo_trades_with_vetoes_resting_limits_and_heartbeats(env):
     assert statuses == {"NEW": kinds["order"]}
     heartbeat = next(r for r in records if r["kind"] == "heartbeat")
     assert heartbeat["payload"]["component"] == "demo"
+
+
+def test_demo_runs_until_sigterm_and_prints_a_summary(env):
+    script = Path(sys.executable).with_name("peaktrade")
+    process = subprocess.Popen([str(script), "demo", "--rate", "10"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 15
+        while active_session_id(env) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0
+    assert b"intents (" in output
 
 
 def test_dry_run_prints_every_step_and_the_fill(env):
