@@ -29,6 +29,7 @@ class RawSSEClient:
             headers.append(f"Last-Event-ID: {last_event_id}")
         self.sock.sendall(("\r\n".join(headers) + "\r\n\r\n").encode())
         self.buffer = b""
+        self.head = b""
         self.status = 0
         self.last_id: int | None = None
         self.seqs: list[int] = []
@@ -42,8 +43,8 @@ class RawSSEClient:
             if not chunk:
                 break
             self.buffer += chunk
-        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
-        self.status = int(head.split(b" ", 2)[1])
+        self.head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        self.status = int(self.head.split(b" ", 2)[1])
         return self.status
 
     def read_until(self, last_seq: int, deadline: float) -> None:
@@ -158,3 +159,31 @@ def test_client_reconnecting_with_last_event_id_misses_nothing(live):
         again.close()
     assert first.seqs + again.seqs == list(range(2, 62))
     assert again.duplicates == 0
+
+
+def test_stream_cap_and_disconnect_release_under_gunicorn(tmp_path):
+    log_dir = tmp_path / "journal"
+    log_dir.mkdir()
+    journal = Journal(log_dir, fsync="never")
+    journal.append("cap", [{"kind": "control", "payload": {}}])
+    env = {"PEAKTRADE_WEB__MAX_STREAMS_PER_WORKER": "1", "PEAKTRADE_WEB__SSE_KEEPALIVE_S": "0.2"}
+    try:
+        with LiveServer(log_dir, workers=1, threads=4, env=env) as server:
+            first = RawSSEClient(server.url, "/stream/execution/cap")
+            assert first.read_head() == 200
+            second = RawSSEClient(server.url, "/stream/execution/cap")
+            assert second.read_head() == 503
+            assert b"\r\nRetry-After: " in second.head
+            second.close()
+            first.close()
+            status = 503
+            for _ in range(50):  # the keepalive write notices the closed socket
+                third = RawSSEClient(server.url, "/stream/execution/cap")
+                status = third.read_head()
+                third.close()
+                if status == 200:
+                    break
+                time.sleep(0.1)
+            assert status == 200
+    finally:
+        journal.close()
