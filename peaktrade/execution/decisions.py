@@ -102,8 +102,9 @@ class Decider:
             existing = state.by_client_id.get(coid)
             if existing is not None:
                 return state.orders[existing].result()
-        for trip in due_trips(state, self.rules, now, moment.ts, intent.strategy):
-            batch.add(CONTROL, trip, strategy=trip["strategy"], source="DESK")
+        if self.rules.breaker_limits:
+            for trip in due_trips(state, self.rules, now, moment.ts, intent.strategy):
+                batch.add(CONTROL, trip, strategy=trip["strategy"], source="DESK")
         evaluation = evaluate(intent, state, board, kill_switch, self.rules, self.catalog,
                               moment)
         verdict = evaluation.verdict

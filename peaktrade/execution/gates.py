@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from peaktrade.config import MODES
 from peaktrade.execution.codes import (
@@ -20,6 +21,13 @@ from peaktrade.execution.rules import Rules
 from peaktrade.execution.state import Quote
 
 LOT_TOLERANCE = 1e-9  # in lots: 0.6 / 0.1 = 5.999999999 is 6 lots
+
+
+@lru_cache(maxsize=16)
+def _price_ok(band: float) -> Check:
+    """The pass without a quote to compare with: the same for every intent."""
+    return constant(Check(Gate.PRICE_SANITY, Decision.PASS, Code.PRICE_SANITY,
+                          "price is finite and > 0", limit=band))
 
 
 def check_price_sanity(intent: Intent, quote: Quote | None, expected: float | None,
@@ -58,8 +66,7 @@ def check_price_sanity(intent: Intent, quote: Quote | None, expected: float | No
                          f"no quote and no reference price for a MARKET order on "
                          f"{intent.symbol}; send price or a quote first")
     if worst is None:
-        return Check(Gate.PRICE_SANITY, Decision.PASS, Code.PRICE_SANITY,
-                     "price is finite and > 0", limit=band)
+        return _price_ok(band)
     return Check(Gate.PRICE_SANITY, Decision.PASS, Code.PRICE_SANITY,
                  "price within the band around the last quote", limit=band,
                  value=round(worst, 6), headroom=round(band - worst, 6))

@@ -46,7 +46,9 @@ class Check(NamedTuple):
     headroom: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(zip(self._fields, self, strict=True))
+        gate, decision, code, reason, limit, value, headroom = self
+        return {"gate": gate, "decision": decision, "code": code, "reason": reason,
+                "limit": limit, "value": value, "headroom": headroom}
 
 
 _CONSTANT_DICTS: dict[int, dict[str, Any]] = {}
