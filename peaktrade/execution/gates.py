@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 from peaktrade.config import MODES
 from peaktrade.execution.codes import (
@@ -23,7 +23,7 @@ from peaktrade.execution.state import Quote
 LOT_TOLERANCE = 1e-9  # in lots: 0.6 / 0.1 = 5.999999999 is 6 lots
 
 
-@lru_cache(maxsize=16)
+@cache  # kept alive: constant() keys its dict by id()
 def _price_ok(band: float) -> Check:
     """The pass without a quote to compare with: the same for every intent."""
     return constant(Check(Gate.PRICE_SANITY, Decision.PASS, Code.PRICE_SANITY,
