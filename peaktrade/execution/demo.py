@@ -17,6 +17,7 @@ from peaktrade.events import ts_to_epoch
 from peaktrade.execution.codes import Breaker, Side, Status
 from peaktrade.execution.desk import Desk
 from peaktrade.execution.errors import DeskError
+from peaktrade.journal import JournalError
 
 log = logging.getLogger("peaktrade.demo")
 
@@ -186,6 +187,11 @@ def run_demo(desk: Desk, *, symbols: list[str], rate: float, duration: float | N
         except DeskError as err:
             feed.stats.errors += 1
             log.warning("demo tick failed: %s", err)
+            with contextlib.suppress(DeskError, JournalError, OSError):
+                desk.journal_error("demo", type(err).__name__, str(err))
+        except (JournalError, OSError) as err:  # the journal itself failed: try again later
+            feed.stats.errors += 1
+            log.error("demo tick not recorded: %s", err)
         next_tick += interval
         delay = next_tick - monotonic()
         if delay < -5 * interval:

@@ -209,6 +209,15 @@ class Desk:
             self._commit(writer, batch)
             return batch.records[-1]
 
+    def journal_error(self, where: str, error: str, detail: str) -> dict:
+        """Journal an `error` event: a component of the desk failed at something."""
+        with self._decision() as (state, writer, now):
+            batch = self._batch(state, writer, format_ts(now))
+            batch.add(Kind.ERROR.value, {"where": where, "error": error, "detail": detail},
+                      source=where.upper())
+            self._commit(writer, batch)
+            return batch.records[-1]
+
     def control(self, action: str, *, actor: str, reason: str, mode: str | None = None,
                 breaker: str | None = None) -> dict:
         """Operate a control (kill switch, breaker reset, QA block); returns the control record."""

@@ -182,6 +182,13 @@ def test_instruments_and_quotes_read_models(desk):
     assert desk.quotes()[0]["symbol"] == "ETH-USD"
 
 
+def test_errors_are_journaled(desk, tmp_path):
+    desk.journal_error("demo", "DeskError", "the active session changed; try again")
+    (record,) = journal_of(tmp_path, desk)
+    assert (record["kind"], record["source"]) == ("error", "DEMO")
+    assert record["payload"]["where"] == "demo"
+
+
 def test_heartbeats_are_journaled(desk, tmp_path):
     desk.heartbeat("demo", lag_ms=3.25)
     (record,) = journal_of(tmp_path, desk)
