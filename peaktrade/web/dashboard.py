@@ -23,6 +23,7 @@ from flask import Blueprint, Flask, Response, current_app, render_template
 
 from peaktrade.events import format_ts
 from peaktrade.journal import JournalCursor, LineStats, read_events
+from peaktrade.journal.tail import Subscription
 from peaktrade.telemetry.summary import SummaryBuilder
 from peaktrade.web.context import get_broker, get_config, get_desk, get_journal
 from peaktrade.web.stream import (
@@ -43,6 +44,7 @@ STALE_HEARTBEAT_S = 60.0
 SLOW_HEARTBEAT_MS = 1000.0
 UPDATE_INTERVAL_S = 0.5  # live tiles change at most twice a second
 CONTROLS_CHECK_S = 1.0
+ACTIVE_SESSION_CHECK_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -301,7 +303,8 @@ def _render_live(app: Flask, session_id: str | None) -> tuple[Any, bytes]:
     with app.app_context():
         controls = desk_controls()
         pulse = session_pulse(get_journal().root, session_id) if session_id else None
-        key = (pulse.last_seq if pulse else 0, repr(controls), time.strftime("%H:%M"))
+        key = (pulse.last_seq if pulse else 0, session_id, repr(controls),
+               time.strftime("%H:%M"))
 
         def render() -> bytes:
             context = dashboard_context(session_id, controls)
@@ -312,29 +315,55 @@ def _render_live(app: Flask, session_id: str | None) -> tuple[Any, bytes]:
         return key, data
 
 
+class _Follow:
+    """The dashboard stream's view of the active session; it moves on after a session reset."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.session_id: str | None = None
+        self.subscription: Subscription | None = None
+        self.checked = 0.0
+
+    def wait(self, timeout: float) -> None:
+        """Until the session gains records, or `timeout`; re-reads which session is active."""
+        if time.monotonic() - self.checked >= ACTIVE_SESSION_CHECK_S:
+            self.checked = time.monotonic()
+            with self.app.app_context():
+                current = active_session()
+                if current != self.session_id or self.subscription is None:
+                    self.close()
+                    self.session_id = current
+                    if current is not None:
+                        self.subscription = get_broker().subscribe(current)
+        if self.subscription is None:
+            time.sleep(timeout)
+        else:
+            self.subscription.next_batches(timeout=timeout)
+
+    def close(self) -> None:
+        if self.subscription is not None:
+            self.subscription.close()
+            self.subscription = None
+
+
 @bp.get("/stream/dashboard")
 def stream():
-    """Live dashboard fragments over SSE, at most twice a second."""
-    session_id = active_session()
+    """Live dashboard fragments over SSE, at most twice a second; follows session resets."""
     config = get_config()["web"]
     resume_seq(None)  # validates Last-Event-ID / since_seq; the dashboard sends its state
     slots = stream_slots()
     if not slots.take():
         return too_many_streams(slots)
-    app = current_app._get_current_object()
-    subscription = get_broker().subscribe(session_id) if session_id else None
+    follow = _Follow(current_app._get_current_object())
 
     def generate() -> Iterator[bytes]:
         try:
             yield f"retry: {config['sse_retry_ms']}\n: connected\n\n".encode()
             sent_key = None
             last_keepalive = time.monotonic()
-            while subscription is None or not subscription.closed:
-                if subscription is not None:
-                    subscription.next_batches(timeout=CONTROLS_CHECK_S)
-                else:
-                    time.sleep(CONTROLS_CHECK_S)
-                key, data = _render_live(app, session_id)
+            while True:
+                follow.wait(CONTROLS_CHECK_S)
+                key, data = _render_live(follow.app, follow.session_id)
                 if key != sent_key:
                     sent_key = key
                     last_keepalive = time.monotonic()
@@ -344,8 +373,7 @@ def stream():
                     last_keepalive = time.monotonic()
                     yield b": keepalive\n\n"
         finally:
-            if subscription is not None:
-                subscription.close()
+            follow.close()
             slots.give_back()
 
     return Response(generate(), mimetype="text/event-stream", headers=STREAM_HEADERS)

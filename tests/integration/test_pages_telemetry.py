@@ -259,3 +259,21 @@ def test_a_rare_filter_searches_a_bounded_number_of_newest_events(client, journa
     html = client.get("/live/execution/big?kind=quote&limit=5").get_data(as_text=True)
     assert _row_seqs(html) == [31, 30, 29, 28, 27]
     assert "were searched" not in html
+
+
+def test_dashboard_stream_moves_on_after_a_session_reset(app, journal):
+    from peaktrade.web.context import get_desk
+    from tests.integration.test_stream_sse import SSEReader
+    _chain(journal, "d1", 2)
+    stream = SSEReader(app.test_client().get("/stream/dashboard", buffered=False))
+    try:
+        (_, first), = stream.events(1)
+        assert 'href="/live/execution/d1"' in first
+        with app.app_context():
+            new_session = get_desk().reset_session(actor="ops")
+        (_, moved), = stream.events(1)
+        while f'href="/live/execution/{new_session}"' not in moved:
+            (_, moved), = stream.events(1)
+        assert _tile(moved, "attempted") == "0"
+    finally:
+        stream.close()
