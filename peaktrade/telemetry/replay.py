@@ -140,12 +140,25 @@ class ReplayReport:
 
 
 class Chain:
-    """One intent's way through the desk; mutable while the chain is open."""
+    """One intent's way through the desk; mutable while the chain is open.
 
-    __slots__ = ("session_id", "intent_id", "order_id", "symbol", "strategy", "side", "qty",
-                 "intent_ts", "intent_t", "verdict", "code", "order_ts", "order_t", "fills",
-                 "filled_qty", "first_fill_ts", "first_fill_t", "last_fill_ts", "status",
-                 "order_type", "groups")
+    Only what a record brings is set on the instance; the rest are class defaults, so
+    opening a chain stays cheap on journals of millions of events.
+    """
+
+    intent_ts: str | None = None
+    intent_t: float | None = None
+    verdict: str | None = None
+    code: str | None = None
+    order_ts: str | None = None
+    order_t: float | None = None
+    fills = 0
+    filled_qty = 0.0
+    first_fill_ts: str | None = None
+    first_fill_t: float | None = None
+    last_fill_ts: str | None = None
+    status = "INTENT"
+    groups: tuple[Any, ...] = ()
 
     def __init__(self, rec: dict) -> None:
         self.session_id: str | None = rec["session_id"]
@@ -153,31 +166,21 @@ class Chain:
         self.order_id: str | None = rec["order_id"]
         self.symbol: str | None = rec["symbol"]
         self.strategy: str | None = rec["strategy"]
-        payload = rec["payload"]
-        self.side = payload.get("side")
-        self.qty = payload.get("qty")
-        self.order_type = payload.get("order_type")
-        self.intent_ts: str | None = None
-        self.intent_t: float | None = None
-        self.verdict: str | None = None
-        self.code: str | None = None
-        self.order_ts: str | None = None
-        self.order_t: float | None = None
-        self.fills = 0
-        self.filled_qty = 0.0
-        self.first_fill_ts: str | None = None
-        self.first_fill_t: float | None = None
-        self.last_fill_ts: str | None = None
-        self.status = "INTENT"
-        self.groups: tuple[Any, ...] = ()
+        self.payload: dict = rec["payload"]
+
+    @property
+    def order_type(self) -> str | None:
+        """MARKET or LIMIT, as the intent (or an order without intent) asked."""
+        return self.payload.get("order_type")
 
     def to_dict(self) -> dict[str, Any]:
         """The chain as JSON-ready data, with its two hop latencies in seconds."""
+        payload = self.payload
         return {
             "session_id": self.session_id, "intent_id": self.intent_id,
             "order_id": self.order_id, "symbol": self.symbol, "strategy": self.strategy,
-            "side": self.side, "qty": self.qty, "order_type": self.order_type,
-            "status": self.status,
+            "side": payload.get("side"), "qty": payload.get("qty"),
+            "order_type": self.order_type, "status": self.status,
             "verdict": self.verdict, "code": self.code, "intent_ts": self.intent_ts,
             "order_ts": self.order_ts, "first_fill_ts": self.first_fill_ts,
             "last_fill_ts": self.last_fill_ts, "fills": self.fills,
@@ -204,21 +207,25 @@ class _Group:
                            LatencyStats.of(self.to_order), LatencyStats.of(self.to_fill))
 
 
-class _Clock:
-    """Canonical timestamp -> epoch seconds, reusing the last whole second."""
+def epoch_clock() -> Callable[[str], float]:
+    """Canonical timestamp -> epoch seconds; repeats of the last time and second are cheap."""
+    last_ts = ""
+    last = 0.0
+    prefix = ""
+    base = 0.0
 
-    __slots__ = ("_prefix", "_base")
+    def seconds(ts: str) -> float:
+        nonlocal last_ts, last, prefix, base
+        if ts == last_ts:  # the events of one batch share their time
+            return last
+        if ts[:19] != prefix:
+            prefix = ts[:19]
+            base = datetime.fromisoformat(prefix + "+00:00").timestamp()
+        last_ts = ts
+        last = base + int(ts[20:26]) / 1_000_000
+        return last
 
-    def __init__(self) -> None:
-        self._prefix = ""
-        self._base = 0.0
-
-    def __call__(self, ts: str) -> float:
-        prefix = ts[:19]
-        if prefix != self._prefix:
-            self._base = datetime.fromisoformat(prefix + "+00:00").timestamp()
-            self._prefix = prefix
-        return self._base + int(ts[20:26]) / 1_000_000
+    return seconds
 
 
 ChainSink = Callable[[Chain], None]
@@ -237,10 +244,15 @@ class Replay:
         self.first_ts: str | None = None
         self.last_ts: str | None = None
         self._sessions: set[str] = set()
-        self._epoch = _Clock()
+        self._epoch = epoch_clock()
         self._by_intent: dict[tuple[str | None, str], Chain] = {}
         self._by_order: dict[tuple[str | None, str], Chain] = {}
-        self._hops: dict[str, list[float]] = {hop: [] for hop in HOPS}
+        self._to_gate: list[float] = []
+        self._to_order: list[float] = []
+        self._to_fill: list[float] = []
+        self._intent_to_fill: list[float] = []
+        self._hops = dict(zip(HOPS, (self._to_gate, self._to_order, self._to_fill,
+                                     self._intent_to_fill), strict=True))
         self._symbols: dict[str, _Group] = {}
         self._strategies: dict[str, _Group] = {}
         self._unfilled: list[UnfilledOrder] = []
@@ -362,8 +374,9 @@ class Replay:
         chain = Chain(rec)
         chain.intent_ts = ts
         chain.intent_t = self._epoch(ts)
-        for group in self._groups(chain):
-            group.intents += 1
+        by_symbol, by_strategy = self._groups(chain)
+        by_symbol.intents += 1
+        by_strategy.intents += 1
         if intent_id is not None:
             self._by_intent[(rec["session_id"], intent_id)] = chain
 
@@ -376,12 +389,13 @@ class Replay:
         chain.verdict = payload.get("decision")
         chain.code = payload.get("code")
         self._counts["with_verdict"] += 1
-        self._hops["intent_to_gate"].append(self._epoch(ts) - chain.intent_t)
+        self._to_gate.append(self._epoch(ts) - chain.intent_t)
         if chain.verdict == "block":
             chain.status = "VETOED"
             self._counts["vetoed"] += 1
-            for group in self._groups(chain):
-                group.vetoed += 1
+            by_symbol, by_strategy = chain.groups
+            by_symbol.vetoed += 1
+            by_strategy.vetoed += 1
             self._close(chain)
 
     def _order(self, rec: dict, ts: str) -> None:
@@ -398,16 +412,18 @@ class Replay:
         else:
             self._counts["reached_order"] += 1
             to_order = t - chain.intent_t
-            self._hops["intent_to_order"].append(to_order)
-            for group in self._groups(chain):
-                group.to_order.append(to_order)
+            self._to_order.append(to_order)
+            by_symbol, by_strategy = chain.groups
+            by_symbol.to_order.append(to_order)
+            by_strategy.to_order.append(to_order)
         chain.order_id = order_id
         chain.order_ts = ts
         chain.order_t = t
         chain.status = "NEW"
         self._counts["orders"] += 1
-        for group in self._groups(chain):
-            group.orders += 1
+        by_symbol, by_strategy = self._groups(chain)
+        by_symbol.orders += 1
+        by_strategy.orders += 1
         self._by_order[(sid, order_id)] = chain
 
     def _fill(self, rec: dict, ts: str) -> None:
@@ -427,12 +443,14 @@ class Replay:
             chain.first_fill_t = t
             self._counts["orders_filled"] += 1
             to_fill = t - chain.order_t
-            self._hops["order_to_fill"].append(to_fill)
+            self._to_fill.append(to_fill)
             if chain.intent_t is not None:
-                self._hops["intent_to_fill"].append(t - chain.intent_t)
-            for group in self._groups(chain):
-                group.filled += 1
-                group.to_fill.append(to_fill)
+                self._intent_to_fill.append(t - chain.intent_t)
+            by_symbol, by_strategy = chain.groups
+            by_symbol.filled += 1
+            by_symbol.to_fill.append(to_fill)
+            by_strategy.filled += 1
+            by_strategy.to_fill.append(to_fill)
             if to_fill > self.no_fill_after_s:
                 self._late(chain, to_fill)
         status = payload.get("status") or "PARTIAL"

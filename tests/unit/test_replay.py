@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from peaktrade.events import ts_to_epoch
 from peaktrade.journal import read_events
-from peaktrade.telemetry.replay import LatencyStats, replay
+from peaktrade.telemetry.replay import LatencyStats, epoch_clock, replay
 
 T0 = datetime(2026, 3, 2, 14, 0, 0, tzinfo=UTC)
 
@@ -131,3 +132,12 @@ def test_report_serialises_with_line_stats(log_dir):
 def test_no_fill_after_must_be_positive():
     with pytest.raises(ValueError, match="no_fill_after_s must be > 0, got 0"):
         replay([], no_fill_after_s=0)
+
+
+def test_epoch_clock_matches_the_calendar_across_seconds_and_repeats():
+    seconds = epoch_clock()
+    stamps = ["2026-03-02T14:00:00.000001Z", "2026-03-02T14:00:00.000001Z",
+              "2026-03-02T14:00:00.999999Z", "2026-03-02T14:00:01.500000Z",
+              "2026-12-31T23:59:59.250000Z", "2026-03-02T14:00:00.000001Z"]
+    for ts in stamps:
+        assert seconds(ts) == pytest.approx(ts_to_epoch(ts), abs=1e-6)
