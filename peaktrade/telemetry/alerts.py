@@ -27,8 +27,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from peaktrade.events import DESK_SESSION, format_ts, parse_ts
 from peaktrade.journal import Journal, JournalError, LineStats, read_events
 from peaktrade.telemetry.replay import Chain, Replay
@@ -495,6 +493,8 @@ class Sink:
 
     def send(self, alert: Mapping[str, Any]) -> str | None:
         """POST the alert; None when delivered, else what went wrong on the last attempt."""
+        import requests  # on first delivery only: every `peaktrade` command starts faster
+
         body = self.body(alert)
         problem = None
         for attempt in range(self.retries + 1):
