@@ -77,7 +77,10 @@ def evaluate(intent: Intent, state: DeskState, board: ControlBoard | None,
         return _done(intent, intent.quantity, None, checks)
     if _chain(checks, (check_min_notional(qty, price, rules),)) or not rules.has_risk_limits:
         return _done(intent, qty, price, checks)
-    _chain(checks, (make(state, rules, catalog, now, symbol, side, qty, price)
+    # Exposure is valued at the worse of the expected price and the mark, so it cannot
+    # look smaller once the position is marked after the fill.
+    valued = max(price, state.marks.get(symbol, price))
+    _chain(checks, (make(state, rules, catalog, now, symbol, side, qty, valued)
                     for make in _RISK_CHECKS))
     return _done(intent, qty, price, checks)
 
