@@ -132,15 +132,15 @@ class OrderSchema(_Strict):
                   error_messages={"required": "side is required: BUY or SELL"})
     quantity = Positive(required=True, error_messages={"required": "quantity is required"})
     price = Positive(load_default=None, allow_none=True)
-    order_type = Choice(ORDER_TYPES, load_default=ORDER_TYPES[0])
+    order_type = Choice(ORDER_TYPES)
     limit_price = Positive(load_default=None, allow_none=True)
-    tif = Choice(TIFS, load_default=TIFS[0])
+    tif = Choice(TIFS)
     client_order_id = Text(MAX_ID)
     strategy = Text(MAX_ID)
     route = Text(MAX_ID)
     reason = Text(MAX_TEXT)
     confidence = fields.Float(load_default=None, allow_none=True, validate=_confidence)
-    tags = fields.List(Text(MAX_ID, allow_none=False), load_default=list)
+    tags = fields.List(Text(MAX_ID, allow_none=False))
 
     @pre_load
     def _not_a_mapping(self, data: Any, **kwargs: Any) -> Any:
@@ -153,7 +153,7 @@ class OrderSchema(_Strict):
         order_type = data.get("order_type")
         if order_type == "LIMIT" and original.get("limit_price") in (None, ""):
             raise ValidationError("limit_price is required for a LIMIT order", "limit_price")
-        if order_type != "LIMIT" and data.get("limit_price") is not None:
+        if order_type == "MARKET" and data.get("limit_price") is not None:
             raise ValidationError(f"limit_price applies only to LIMIT orders, got order_type "
                                   f"{order_type}", "limit_price")
         if len(data.get("tags") or ()) > MAX_TAGS:
@@ -161,11 +161,13 @@ class OrderSchema(_Strict):
 
     @post_load
     def _normalise(self, data: dict, **kwargs: Any) -> dict:
+        """Only what was sent, normalised: the desk's Intent owns the defaults."""
         data["symbol"] = data["symbol"].strip().upper()
-        data["tags"] = [tag for tag in data.get("tags") or () if tag]
+        if "tags" in data:
+            data["tags"] = [tag for tag in data["tags"] or () if tag]
         if data.get("route"):
             data["route"] = data["route"].upper()
-        return {key: value for key, value in data.items() if value is not None}
+        return {key: value for key, value in data.items() if value not in (None, [])}
 
 
 class OrderFormSchema(OrderSchema):

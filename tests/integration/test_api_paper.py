@@ -78,6 +78,13 @@ def resting_limit(client):
     return result
 
 
+def test_a_limit_price_without_an_order_type_makes_a_limit_order(client):
+    client.post("/api/v1/market/quotes", json={"symbol": "AAPL", "bid": 99.0, "ask": 101.0})
+    [result] = submit(client, {"symbol": "AAPL", "side": "BUY", "quantity": 5,
+                               "limit_price": 95.0})
+    assert (result["order_type"], result["status"], result["tif"]) == ("LIMIT", "NEW", "DAY")
+
+
 def test_cancel_a_resting_limit_order_then_409_on_second_cancel(client):
     order = resting_limit(client)
     response = client.delete(f"{ORDERS}/{order['order_id']}")
@@ -161,8 +168,8 @@ def test_wrong_content_type_is_400(client):
     ({"symbol": "AAPL", "side": "HOLD", "quantity": 1}, "side", "BUY, SELL"),
     ({"symbol": "AAPL", "side": "BUY", "quantity": 1, "order_type": "LIMIT"}, "limit_price",
      "required"),
-    ({"symbol": "AAPL", "side": "BUY", "quantity": 1, "limit_price": 5}, "limit_price",
-     "only to LIMIT"),
+    ({"symbol": "AAPL", "side": "BUY", "quantity": 1, "order_type": "MARKET",
+      "limit_price": 5}, "limit_price", "only to LIMIT"),
     ({"symbol": "AAPL", "side": "BUY", "quantity": 1, "tif": "GTC"}, "tif", "DAY, IOC"),
     ({"side": "BUY", "quantity": 1}, "symbol", "required"),
     ({"symbol": "AAPL", "side": "BUY", "quantity": 1, "qty": 1}, "qty", "allowed fields"),
