@@ -24,7 +24,7 @@ from peaktrade.journal import JournalCursor, read_events
 from peaktrade.journal.reader import Filter, iter_lines
 from peaktrade.telemetry.describe import describe
 from peaktrade.telemetry.export import csv_chunks, export_file_name, jsonl_chunks, timeline_item
-from peaktrade.telemetry.replay import Replay
+from peaktrade.telemetry.replay import Replay, ReplayReport, replay_journal
 from peaktrade.telemetry.summary import SummaryBuilder, summarize_path
 
 EXIT_NO_LOGS = 2
@@ -346,23 +346,14 @@ def replay_command(path: Path | None, session_id: str | None, kind: str | None,
     """Rebuild intent -> verdict -> order -> fill chains: coverage and latency per hop."""
     path = resolve_path(path)
     require_logs(path, session_id)
-    reader = read_events(path, session_id=session_id, kind=kind, symbol=symbol,
-                         strategy=strategy, since=since, until=until)
-    with contextlib.ExitStack() as stack:
-        on_chain = None
-        if chains_out is not None:
-            out = stack.enter_context(open(chains_out, "wb"))
-            on_chain = lambda chain: out.write(  # noqa: E731 - one line, used once
-                orjson.dumps(chain.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
-        engine = Replay(no_fill_after_s=no_fill_after, on_chain=on_chain)
-        records: Any = reader
-        size = sum(f.stat().st_size for _, files in reader.files() for f in files)
-        if sys.stdout.isatty() and size >= PROGRESS_MIN_BYTES:
-            records = stack.enter_context(click.progressbar(
-                reader, label=f"replaying {size / 1e6:,.0f} MB", show_pos=True,
-                update_min_steps=PROGRESS_STEP, file=sys.stderr))
-        engine.feed_all(records)
-        report = engine.report(reader.stats)
+    filters = {"session_id": session_id, "kind": kind, "symbol": symbol, "strategy": strategy,
+               "since": since, "until": until}
+    if chains_out is None:
+        with contextlib.ExitStack() as stack:
+            report = replay_journal(path, no_fill_after_s=no_fill_after,
+                                    wrap=_progress_bar(stack), **filters)
+    else:
+        report = _replay_with_chains(path, filters, no_fill_after, chains_out)
     data = report.to_dict()
     if json_out is not None:
         encoded = orjson.dumps(data, option=orjson.OPT_INDENT_2)
@@ -371,6 +362,35 @@ def replay_command(path: Path | None, session_id: str | None, kind: str | None,
             return
         json_out.write_bytes(encoded + b"\n")
     click.echo(format_replay(data))
+
+
+def _replay_with_chains(path: Path, filters: dict[str, Any], no_fill_after: float,
+                        chains_out: Path) -> ReplayReport:
+    """Replay in this process, writing every chain as a JSON line as it ends."""
+    reader = read_events(path, **filters)
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(open(chains_out, "wb"))
+        engine = Replay(no_fill_after_s=no_fill_after, on_chain=lambda chain: out.write(
+            orjson.dumps(chain.to_dict(), option=orjson.OPT_APPEND_NEWLINE)))
+        size = sum(f.stat().st_size for _, files in reader.files() for f in files)
+        wrap = _progress_bar(stack)
+        engine.feed_all(reader if wrap is None else wrap(reader, size))
+        return engine.report(reader.stats)
+
+
+def _progress_bar(stack: contextlib.ExitStack) -> Any:
+    """On a terminal, a wrap that shows a progress bar over large inputs; else None."""
+    if not sys.stdout.isatty():
+        return None
+
+    def wrap(records: Any, size: int) -> Any:
+        if size < PROGRESS_MIN_BYTES:
+            return records
+        return stack.enter_context(click.progressbar(
+            records, label=f"replaying {size / 1e6:,.0f} MB", show_pos=True,
+            update_min_steps=PROGRESS_STEP, file=sys.stderr))
+
+    return wrap
 
 
 def format_replay(report: dict[str, Any]) -> str:

@@ -7,12 +7,18 @@ filled or cancelled), and the ones still open when the journal ends are handed o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import heapq
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
-from peaktrade.journal import LineStats
+from peaktrade.events import parse_line
+from peaktrade.journal import LineStats, read_events
+from peaktrade.journal.reader import Filter, iter_lines, read_file
 from peaktrade.telemetry.summary import QUANTILES, nearest_rank
 
 HOPS = ("intent_to_gate", "intent_to_order", "order_to_fill", "intent_to_fill")
@@ -98,7 +104,7 @@ class GroupReplay:
                 "order_to_fill": asdict(self.order_to_fill)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class UnfilledOrder:
     """An order that had no fill within the allowed time."""
 
@@ -202,6 +208,19 @@ class _Group:
         self.to_order: list[float] = []
         self.to_fill: list[float] = []
 
+    def state(self) -> tuple[int, int, int, int, list[float], list[float]]:
+        return (self.intents, self.vetoed, self.orders, self.filled, self.to_order,
+                self.to_fill)
+
+    def add(self, state: tuple[int, int, int, int, list[float], list[float]]) -> None:
+        intents, vetoed, orders, filled, to_order, to_fill = state
+        self.intents += intents
+        self.vetoed += vetoed
+        self.orders += orders
+        self.filled += filled
+        self.to_order.extend(to_order)
+        self.to_fill.extend(to_fill)
+
     def freeze(self) -> GroupReplay:
         return GroupReplay(self.intents, self.vetoed, self.orders, self.filled,
                            LatencyStats.of(self.to_order), LatencyStats.of(self.to_fill))
@@ -231,15 +250,37 @@ def epoch_clock() -> Callable[[str], float]:
 ChainSink = Callable[[Chain], None]
 
 
+UnfilledKey = tuple[float, str, str, str]  # waited, placed at, order id, session
+
+
+@dataclass
+class ReplayPart:
+    """The state of a replay of one part of a journal, as the merge needs it."""
+
+    events: int
+    first_ts: str | None
+    last_ts: str | None
+    sessions: set[str]
+    counts: dict[str, int]
+    hops: list[list[float]]
+    groups: list[dict[str, tuple[int, int, int, int, list[float], list[float]]]]
+    unfilled: list[tuple[UnfilledKey, UnfilledOrder]]
+    by_intent: dict[tuple[str | None, str], Chain]
+    by_order: dict[tuple[str | None, str], Chain]
+    stash: list[dict]
+
+
 class Replay:
     """Feed records in journal order, then ask for the report."""
 
     def __init__(self, *, no_fill_after_s: float = DEFAULT_NO_FILL_AFTER_S,
-                 on_chain: ChainSink | None = None) -> None:
+                 on_chain: ChainSink | None = None, stash_unjoined: bool = False) -> None:
         if not no_fill_after_s > 0:
             raise ValueError(f"no_fill_after_s must be > 0, got {no_fill_after_s!r}")
         self.no_fill_after_s = no_fill_after_s
         self.on_chain = on_chain
+        # A later part of a split journal keeps what refers to earlier parts for the merge.
+        self.stash: list[dict] | None = [] if stash_unjoined else None
         self.events = 0
         self.first_ts: str | None = None
         self.last_ts: str | None = None
@@ -255,7 +296,7 @@ class Replay:
                                      self._intent_to_fill), strict=True))
         self._symbols: dict[str, _Group] = {}
         self._strategies: dict[str, _Group] = {}
-        self._unfilled: list[UnfilledOrder] = []
+        self._unfilled: list[tuple[UnfilledKey, UnfilledOrder]] = []  # a heap
         self._counts = dict.fromkeys(
             ("intents", "with_verdict", "vetoed", "reached_order", "orders", "orders_filled",
              "orders_fully_filled", "orders_cancelled", "orders_rejected",
@@ -347,7 +388,46 @@ class Replay:
             first_ts=self.first_ts, last_ts=self.last_ts, coverage=coverage, latency=latency,
             per_symbol={k: g.freeze() for k, g in self._symbols.items()},
             per_strategy={k: g.freeze() for k, g in self._strategies.items()},
-            unfilled_orders=tuple(self._unfilled), lines=lines or LineStats())
+            unfilled_orders=tuple(u for _, u in sorted(self._unfilled, key=lambda e: e[0],
+                                                       reverse=True)),
+            lines=lines or LineStats())
+
+    def part(self) -> ReplayPart:
+        """What this replay of one part of a journal hands to the merge (picklable)."""
+        for chain in self._open_chains():
+            chain.groups = ()  # the merge resolves groups again, by name
+        return ReplayPart(
+            events=self.events, first_ts=self.first_ts, last_ts=self.last_ts,
+            sessions=self._sessions, counts=self._counts,
+            hops=[self._to_gate, self._to_order, self._to_fill, self._intent_to_fill],
+            groups=[{name: g.state() for name, g in by.items()}
+                    for by in (self._symbols, self._strategies)],
+            unfilled=self._unfilled, by_intent=self._by_intent, by_order=self._by_order,
+            stash=self.stash or [])
+
+    def absorb(self, part: ReplayPart) -> None:
+        """Merge the replay of the next part of the journal, then join what it kept aside."""
+        self.events += part.events
+        for ts in (part.first_ts, part.last_ts):
+            if ts is not None:
+                self.first_ts = ts if self.first_ts is None else min(self.first_ts, ts)
+                self.last_ts = ts if self.last_ts is None else max(self.last_ts, ts)
+        self._sessions |= part.sessions
+        for name, value in part.counts.items():
+            self._counts[name] += value
+        for mine, theirs in zip((self._to_gate, self._to_order, self._to_fill,
+                                 self._intent_to_fill), part.hops, strict=True):
+            mine.extend(theirs)
+        for mine, theirs in zip((self._symbols, self._strategies), part.groups, strict=True):
+            for name, state in theirs.items():
+                mine.setdefault(name, _Group()).add(state)
+        for entry in part.unfilled:
+            self._keep_unfilled(entry)
+        handlers = self._handlers
+        for rec in part.stash:
+            handlers[rec["kind"]](rec, rec["ts"])
+        self._by_intent.update(part.by_intent)
+        self._by_order.update(part.by_order)
 
     def _open_chains(self) -> list[Chain]:
         seen: dict[int, Chain] = {id(c): c for c in self._by_intent.values()}
@@ -383,7 +463,11 @@ class Replay:
     def _gate(self, rec: dict, ts: str) -> None:
         intent_id = rec["intent_id"]
         chain = self._by_intent.get((rec["session_id"], intent_id)) if intent_id else None
-        if chain is None or chain.verdict is not None:
+        if chain is None:
+            if intent_id and self.stash is not None:
+                self.stash.append(rec)
+            return
+        if chain.verdict is not None:
             return
         payload = rec["payload"]
         chain.verdict = payload.get("decision")
@@ -393,7 +477,7 @@ class Replay:
         if chain.verdict == "block":
             chain.status = "VETOED"
             self._counts["vetoed"] += 1
-            by_symbol, by_strategy = chain.groups
+            by_symbol, by_strategy = self._groups(chain)
             by_symbol.vetoed += 1
             by_strategy.vetoed += 1
             self._close(chain)
@@ -405,6 +489,9 @@ class Replay:
         sid = rec["session_id"]
         intent_id = rec["intent_id"]
         chain = self._by_intent.get((sid, intent_id)) if intent_id else None
+        if chain is None and intent_id and self.stash is not None:
+            self.stash.append(rec)
+            return
         t = self._epoch(ts)
         if chain is None or chain.order_t is not None:
             chain = Chain(rec)
@@ -413,7 +500,7 @@ class Replay:
             self._counts["reached_order"] += 1
             to_order = t - chain.intent_t
             self._to_order.append(to_order)
-            by_symbol, by_strategy = chain.groups
+            by_symbol, by_strategy = self._groups(chain)
             by_symbol.to_order.append(to_order)
             by_strategy.to_order.append(to_order)
         chain.order_id = order_id
@@ -430,6 +517,8 @@ class Replay:
         order_id = rec["order_id"]
         chain = self._by_order.get((rec["session_id"], order_id)) if order_id else None
         if chain is None:
+            if order_id and self.stash is not None:
+                self.stash.append(rec)
             return
         payload = rec["payload"]
         qty = payload.get("qty")
@@ -446,7 +535,7 @@ class Replay:
             self._to_fill.append(to_fill)
             if chain.intent_t is not None:
                 self._intent_to_fill.append(t - chain.intent_t)
-            by_symbol, by_strategy = chain.groups
+            by_symbol, by_strategy = self._groups(chain)
             by_symbol.filled += 1
             by_symbol.to_fill.append(to_fill)
             by_strategy.filled += 1
@@ -462,6 +551,8 @@ class Replay:
     def _cancel(self, rec: dict, ts: str) -> None:
         chain = self._by_order.get((rec["session_id"], rec["order_id"]))
         if chain is None:
+            if rec["order_id"] and self.stash is not None:
+                self.stash.append(rec)
             return
         chain.status = "CANCELLED"
         self._counts["orders_cancelled"] += 1
@@ -478,6 +569,8 @@ class Replay:
             intent_id = rec["intent_id"]
             chain = self._by_intent.get((sid, intent_id)) if intent_id else None
             if chain is None:
+                if (intent_id or rec["order_id"]) and self.stash is not None:
+                    self.stash.append(rec)
                 return
         chain.status = "REJECTED"
         if chain.code is None:
@@ -493,12 +586,19 @@ class Replay:
 
     def _late(self, chain: Chain, waited: float) -> None:
         self._counts["orders_no_fill_after_n"] += 1
+        order = UnfilledOrder(session_id=chain.session_id, order_id=chain.order_id or "",
+                              symbol=chain.symbol, strategy=chain.strategy,
+                              placed_at=chain.order_ts or "", status=chain.status,
+                              waited_s=round(waited, 6))
+        self._keep_unfilled(((order.waited_s, order.placed_at, order.order_id,
+                              order.session_id or ""), order))
+
+    def _keep_unfilled(self, entry: tuple[UnfilledKey, UnfilledOrder]) -> None:
+        """Keep the MAX_LISTED_UNFILLED orders that waited longest, however the input was cut."""
         if len(self._unfilled) < MAX_LISTED_UNFILLED:
-            self._unfilled.append(UnfilledOrder(
-                session_id=chain.session_id, order_id=chain.order_id or "",
-                symbol=chain.symbol, strategy=chain.strategy,
-                placed_at=chain.order_ts or "", status=chain.status,
-                waited_s=round(waited, 6)))
+            heapq.heappush(self._unfilled, entry)
+        elif entry[0] > self._unfilled[0][0]:
+            heapq.heapreplace(self._unfilled, entry)
 
     def _close(self, chain: Chain) -> None:
         sid = chain.session_id
@@ -519,3 +619,158 @@ def replay(records: Iterable[dict], *, no_fill_after_s: float = DEFAULT_NO_FILL_
     engine = Replay(no_fill_after_s=no_fill_after_s, on_chain=on_chain)
     engine.feed_all(records)
     return engine.report(lines)
+
+
+PARALLEL_MIN_BYTES = 64_000_000  # below this, starting a second process costs more than it saves
+MAX_PROCESSES = 4
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A byte range of one journal file that starts and ends on line boundaries."""
+
+    path: Path
+    start: int = 0
+    end: int | None = None  # None: to the end of the file
+
+    @property
+    def whole(self) -> bool:
+        return self.start == 0 and self.end is None
+
+
+def split_session(files: list[Path], parts: int) -> list[list[Slice]]:
+    """A session's files cut into `parts` contiguous runs of about equal size.
+
+    Plain files are cut after a newline; gzipped segments are never cut.
+    """
+    sizes = [f.stat().st_size for f in files]
+    target = sum(sizes) / parts
+    runs: list[list[Slice]] = [[]]
+    offset = 0
+    for path, size in zip(files, sizes, strict=True):
+        start = 0
+        boundary = target * len(runs)
+        while (len(runs) < parts and offset + size > boundary
+               and not path.name.endswith(".gz")):
+            cut = _line_end_after(path, max(start, int(boundary - offset)))
+            if cut > start:
+                runs[-1].append(Slice(path, start, cut))
+                start = cut
+            runs.append([])
+            boundary = target * len(runs)
+        runs[-1].append(Slice(path, start))
+        offset += size
+        if len(runs) < parts and path.name.endswith(".gz") and offset >= boundary:
+            runs.append([])
+    return [run for run in runs if run]
+
+
+def _line_end_after(path: Path, offset: int) -> int:
+    """The position just after the first newline at or after `offset` (or the file's end)."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        line = fh.readline()
+        return offset + len(line)
+
+
+class _Bounded:
+    """A binary file read only up to a byte limit."""
+
+    def __init__(self, fh: BinaryIO, limit: int | None) -> None:
+        self.fh = fh
+        self.left = limit
+
+    def read(self, size: int) -> bytes:
+        if self.left is None:
+            return self.fh.read(size)
+        data = self.fh.read(min(size, self.left))
+        self.left -= len(data)
+        return data
+
+
+def read_slice(part: Slice, stats: LineStats, session_id: str | None,
+               keep: Callable[[dict], bool]) -> Iterator[dict]:
+    """The records of one slice, bad lines counted in `stats` as the reader counts them."""
+    if part.whole or part.path.name.endswith(".gz"):
+        yield from read_file(part.path, stats, session_id, keep)
+        return
+    with open(part.path, "rb") as fh:
+        fh.seek(part.start)
+        limit = None if part.end is None else part.end - part.start
+        for line in iter_lines(_Bounded(fh, limit)):  # type: ignore[arg-type]
+            stats.total += 1
+            if line is None:
+                stats.invalid += 1
+            elif not line or line.isspace():
+                stats.blank += 1
+            else:
+                rec = parse_line(line, 0, session_id)
+                if rec is None:
+                    stats.invalid += 1
+                else:
+                    stats.valid += 1
+                    if keep(rec):
+                        yield rec
+
+
+Job = tuple[list[Slice], str | None, dict[str, Any], float]
+
+
+Wrap = Callable[[Iterable[dict], int], Iterable[dict]]
+
+
+def _replay_run(job: Job, *, later: bool, wrap: Wrap | None = None
+                ) -> tuple[Replay, LineStats]:
+    """Replay one run of slices; a later run keeps aside what refers to earlier ones."""
+    slices, session_id, filters, no_fill_after_s = job
+    keep = Filter(**filters)
+    engine = Replay(no_fill_after_s=no_fill_after_s, stash_unjoined=later)
+    stats = LineStats()
+    records: Iterable[dict] = (rec for part in slices
+                               for rec in read_slice(part, stats, session_id, keep))
+    if wrap is not None:
+        records = wrap(records, sum(_slice_size(part) for part in slices))
+    engine.feed_all(records)
+    return engine, stats
+
+
+def _slice_size(part: Slice) -> int:
+    end = part.path.stat().st_size if part.end is None else part.end
+    return end - part.start
+
+
+def _replay_later_run(job: Job) -> tuple[ReplayPart, LineStats]:
+    """In a worker process: the part a later run hands back for the merge."""
+    engine, stats = _replay_run(job, later=True)
+    return engine.part(), stats
+
+
+def replay_journal(path: str | Path, *, no_fill_after_s: float = DEFAULT_NO_FILL_AFTER_S,
+                   processes: int | None = None, wrap: Wrap | None = None,
+                   **filters: Any) -> ReplayReport:
+    """Replay a journal file or folder (read_events filters); large sessions use every core.
+
+    One large session is cut into runs replayed side by side in forked processes; the
+    runs are merged in journal order, so the report equals a replay in one process.
+    `wrap(records, bytes)` wraps what this process replays (e.g. in a progress bar).
+    """
+    reader = read_events(path, **filters)
+    sessions = reader.files()
+    if processes is None:
+        processes = min(os.cpu_count() or 1, MAX_PROCESSES)
+    total = sum(f.stat().st_size for _, files in sessions for f in files)
+    if processes < 2 or len(sessions) != 1 or total < PARALLEL_MIN_BYTES:
+        records = reader if wrap is None else wrap(reader, total)
+        return replay(records, no_fill_after_s=no_fill_after_s, lines=reader.stats)
+    session_id, files = sessions[0]
+    runs = split_session(files, processes)
+    keep = {k: v for k, v in filters.items() if k != "session_id"}
+    jobs: list[Job] = [(run, session_id, keep, no_fill_after_s) for run in runs]
+    with multiprocessing.get_context("fork").Pool(max(1, len(jobs) - 1)) as pool:
+        later = pool.map_async(_replay_later_run, jobs[1:])
+        engine, stats = _replay_run(jobs[0], later=False, wrap=wrap)
+        results = later.get()
+    for part, part_stats in results:
+        engine.absorb(part)
+        stats.add(part_stats)
+    return engine.report(stats)

@@ -7,8 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from peaktrade.events import ts_to_epoch
-from peaktrade.journal import read_events
-from peaktrade.telemetry.replay import LatencyStats, epoch_clock, replay
+from peaktrade.journal import Journal, read_events, session_files
+from peaktrade.telemetry import replay as replay_module
+from peaktrade.telemetry.replay import (
+    LatencyStats,
+    epoch_clock,
+    replay,
+    replay_journal,
+    split_session,
+)
 
 T0 = datetime(2026, 3, 2, 14, 0, 0, tzinfo=UTC)
 
@@ -141,3 +148,60 @@ def test_epoch_clock_matches_the_calendar_across_seconds_and_repeats():
               "2026-12-31T23:59:59.250000Z", "2026-03-02T14:00:00.000001Z"]
     for ts in stamps:
         assert seconds(ts) == pytest.approx(ts_to_epoch(ts), abs=1e-6)
+
+
+def interleaved_session(journal: Journal, chains: int) -> None:
+    """Chains whose events are spread far apart, with a bad line now and then."""
+    events = []
+    for n in range(chains):
+        events += chain(f"i{n}", f"o{n}", symbol=("AAPL", "MSFT")[n % 2],
+                        strategy=("mom", "carry", "mr")[n % 3], start=n * 0.25,
+                        to_order=3.0 + n % 5, to_fill=None if n % 7 == 0 else 40.0 + n % 11,
+                        block=n % 10 == 3, fill_status=("FILLED", "PARTIAL")[n % 9 == 4])
+    events.sort(key=lambda e: e["ts"])
+    for start in range(0, len(events), 25):
+        journal.append("big", events[start:start + 25])
+        if start % 200 == 0:
+            with open(journal.root / "big.jsonl", "ab") as fh:
+                fh.write(b"{broken line\n")
+    journal.flush()
+
+
+def test_split_session_cuts_plain_files_on_newlines_and_never_gzip(journal, log_dir):
+    interleaved_session(Journal(log_dir, max_bytes=20_000, fsync="never"), 120)
+    files = session_files(log_dir, "big")
+    assert files[0].name.endswith(".gz") and files[-1].name == "big.jsonl"
+    for parts in (2, 3, 5):
+        runs = split_session(files, parts)
+        slices = [piece for run in runs for piece in run]
+        plain = [p for p in slices if p.path.name == "big.jsonl"]
+        data = b"".join(p.path.read_bytes()[p.start:p.end] for p in plain)
+        assert data == (log_dir / "big.jsonl").read_bytes()
+        assert all(p.start == 0 or p.path.read_bytes()[p.start - 1:p.start] == b"\n"
+                   for p in plain)
+        assert all(p.whole for p in slices if p.path.name.endswith(".gz"))
+        assert [p.path for p in slices if p.whole or p.start == 0] == files
+
+
+@pytest.mark.parametrize("processes", [2, 3])
+def test_a_replay_split_across_processes_equals_one_in_a_single_process(
+        log_dir, monkeypatch, processes):
+    interleaved_session(Journal(log_dir, max_bytes=30_000, fsync="never"), 400)
+    single = replay_journal(log_dir, processes=1).to_dict()
+    monkeypatch.setattr(replay_module, "PARALLEL_MIN_BYTES", 0)
+    split = replay_journal(log_dir, processes=processes).to_dict()
+    assert split == single
+    waits = [u["waited_s"] for u in single["unfilled_orders"]]
+    assert len(waits) == 100 and waits == sorted(waits, reverse=True)
+    assert single["coverage"]["intents"] == 400
+    assert single["lines"]["invalid"] > 0
+    assert single["coverage"]["orders_no_fill_after_n"] > 0
+
+
+def test_a_split_replay_keeps_the_filters(log_dir, monkeypatch):
+    interleaved_session(Journal(log_dir, max_bytes=30_000, fsync="never"), 200)
+    monkeypatch.setattr(replay_module, "PARALLEL_MIN_BYTES", 0)
+    split = replay_journal(log_dir, processes=2, symbol="MSFT", strategy="mom").to_dict()
+    assert split == replay_journal(log_dir, processes=1, symbol="MSFT",
+                                   strategy="mom").to_dict()
+    assert set(split["per_symbol"]) == {"MSFT"}
