@@ -2,9 +2,11 @@
 
     .venv/bin/python bench/bench_cli.py [--events N] [--keep DIR]
 
-Each command runs in its own process; wall time, CPU time (user + system: what the
-command costs when other work shares the cores) and that process's peak RSS are printed
-next to the issue's targets (<= 3 s, <= 200 MB) and the predecessor's 8.2 s / 1.6 GB.
+Each command runs in its own process; wall time, CPU time (user + system of the command
+and the processes it forks: what it costs when other work shares the cores) and the peak
+RSS of the largest process of that tree (replay forks one worker per core on large
+sessions; wait4 reports the largest) are printed next to the issue's targets
+(<= 3 s, <= 200 MB) and the predecessor's 8.2 s / 1.6 GB.
 The load average is printed too: wall time above CPU time means the cores were shared.
 """
 
@@ -82,7 +84,7 @@ def generate(path: Path, events: int) -> int:
 
 
 def measure(args: list[str]) -> tuple[float, float, float, int]:
-    """Wall seconds, CPU seconds, peak RSS (MB) and exit code of one command's process."""
+    """Wall seconds, CPU seconds, largest peak RSS (MB) and exit code of one command."""
     started = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
