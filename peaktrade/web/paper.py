@@ -1,4 +1,4 @@
-"""Paper trading: order-entry form, positions, working orders, JSON API."""
+"""Paper trading: order-entry form, panels, JSON API; maps desk errors to HTTP statuses app-wide."""
 
 from __future__ import annotations
 
