@@ -93,6 +93,8 @@ class ExecutionSocket:
         self.app = app
         self._send_lock = threading.Lock()
         self._subscription: Subscription | None = None
+        self._pending: Subscription | None = None  # installed once its reply has gone out
+        self._changed = threading.Event()
         self._sub_lock = threading.Lock()
         self._open = True
         self._pusher = threading.Thread(target=self._push, name="ws-push", daemon=True)
@@ -108,10 +110,15 @@ class ExecutionSocket:
                         return
                     continue
                 self.send(self.answer(raw))
+                if self._pending is not None:
+                    pending, self._pending = self._pending, None
+                    self._replace_subscription(pending)
         except ConnectionClosed:
             return
         finally:
             self._open = False
+            if self._pending is not None:
+                self._pending.close()
             self._replace_subscription(None)
             self._pusher.join(timeout=2)
 
@@ -157,7 +164,9 @@ class ExecutionSocket:
                 raise InvalidMessage(f"session {session_id!r} doesn't exist in the journal",
                                      {"session_id": ["unknown session"]})
             subscription = get_broker().subscribe(session_id, record_filter, after_seq=since)
-        self._replace_subscription(subscription)
+        if self._pending is not None:
+            self._pending.close()
+        self._pending = subscription
         return {"subscribed": {"session_id": session_id, "kinds": sorted(record_filter.kinds),
                                "symbols": sorted(record_filter.symbols), "since_seq": since,
                                "last_seq": subscription.last_seq}}
@@ -180,6 +189,7 @@ class ExecutionSocket:
     def _replace_subscription(self, subscription: Subscription | None) -> None:
         with self._sub_lock:
             old, self._subscription = self._subscription, subscription
+        self._changed.set()
         if old is not None:
             old.close()
 
@@ -188,7 +198,8 @@ class ExecutionSocket:
             with self._sub_lock:
                 subscription = self._subscription
             if subscription is None:
-                threading.Event().wait(0.05)
+                self._changed.wait(RECEIVE_TIMEOUT_S)
+                self._changed.clear()
                 continue
             try:
                 for batch in subscription.next_batches(timeout=RECEIVE_TIMEOUT_S):

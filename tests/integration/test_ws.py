@@ -81,12 +81,14 @@ def test_order_goes_through_the_desk_and_its_events_stream_back(live, ws):
                         "price": 100.0}})
     session = active_session_id(server.log_dir)
     assert "subscribed" in _ask(ws, {"subscribe": {"session_id": session, "kinds": ["intent"]}})
-    reply = _ask(ws, {"order": {"symbol": "BTC-USD", "side": "BUY", "quantity": 1,
-                                "price": 100.0, "strategy": "ws-test"}})
-    while "orders" not in reply:
-        reply = json.loads(ws.receive(timeout=10))
-    (result,) = reply["orders"]
+    ws.send(json.dumps({"order": {"symbol": "BTC-USD", "side": "BUY", "quantity": 1,
+                                  "price": 100.0, "strategy": "ws-test"}}))
+    replies, intents = [], []
+    while not (replies and intents):  # the event may overtake the reply, or follow it
+        message = json.loads(ws.receive(timeout=10))
+        (replies if "orders" in message else intents).append(message)
+    (result,) = replies[0]["orders"]
     assert result["symbol"] == "BTC-USD" and result["source"] == "WS"
     assert result["status"] in ("FILLED", "NEW", "PARTIAL", "REJECTED")
-    (intent,) = [e for e in _events(ws, 1)]
+    (intent,) = [m["event"] for m in intents]
     assert intent["kind"] == "intent" and intent["source"] == "WS"
