@@ -53,3 +53,18 @@ def test_routes_list_paper_as_default(client):
     routes = client.get("/api/v1/oms/routes").get_json()
     paper = next(r for r in routes if r["route_id"] == "PAPER")
     assert paper["is_default"] is True and paper["description"]
+
+
+def test_two_workers_on_one_journal_show_the_same_blotter(app, client, log_dir):
+    from peaktrade import create_app
+
+    other = create_app({"log_dir": str(log_dir), "demo": {"enabled": False},
+                        "journal": {"fsync": "never"}})
+    try:
+        [placed] = other.test_client().post("/api/v1/paper/orders", json={
+            "symbol": "AAPL", "side": "BUY", "quantity": 2, "price": 100.0}).get_json()
+        assert [r["order_id"] for r in client.get("/api/v1/oms/blotter").get_json()] == \
+            [placed["order_id"]]
+        assert client.delete(f"/api/v1/paper/orders/{placed['order_id']}").status_code == 409
+    finally:
+        other.extensions["peaktrade.journal"].close()
