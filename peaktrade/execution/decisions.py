@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from peaktrade.events import SCHEMA_VERSION, Kind, format_ts
+from peaktrade.events import Kind, format_ts
 from peaktrade.execution.brokers import Broker
 from peaktrade.execution.codes import (
     WORKING_STATUSES,
     Code,
+    Decision,
     KillSwitchMode,
     Status,
     TimeInForce,
@@ -25,6 +26,7 @@ from peaktrade.execution.pipeline import Moment, evaluate
 from peaktrade.execution.results import OrderResult, checks_payload
 from peaktrade.execution.rules import Rules
 from peaktrade.execution.state import QTY_EPSILON, ControlBoard, DeskState, Order
+from peaktrade.journal.writer import new_record
 
 
 def session_short(session_id: str) -> str:
@@ -40,17 +42,27 @@ def moment_of(now: datetime, rules: Rules) -> Moment:
     return Moment(_canonical(now), now.timestamp(), window)
 
 
+_second: tuple[tuple[int, ...], str] = ((), "")
+
+
 def _canonical(now: datetime) -> str:
-    """format_ts, faster for the usual UTC-aware clock reading (isoformat, not strftime)."""
-    if now.tzinfo is UTC:
-        return now.isoformat(timespec="microseconds")[:26] + "Z"
-    return format_ts(now)
+    """format_ts, faster for the usual UTC-aware clock reading: the second is formatted
+    once and reused by every decision within it."""
+    global _second
+    if now.tzinfo is not UTC:
+        return format_ts(now)
+    key = (now.second, now.minute, now.hour, now.day, now.month, now.year)
+    cached = _second
+    if cached[0] != key:
+        cached = _second = (key, format_ts(now)[:20])
+    return f"{cached[1]}{now.microsecond:06d}Z"
 
 
 # Plain strings: a record's kind is a str, never the enum.
 INTENT, GATE, ORDER, FILL = Kind.INTENT.value, Kind.GATE.value, Kind.ORDER.value, Kind.FILL.value
 CANCEL, REJECT, POSITION = Kind.CANCEL.value, Kind.REJECT.value, Kind.POSITION.value
 CONTROL = Kind.CONTROL.value
+BLOCK = Decision.BLOCK
 
 
 class EventBatch:
@@ -76,10 +88,8 @@ class EventBatch:
             strategy: str | None = None, intent_id: str | None = None,
             order_id: str | None = None, source: str | None = None) -> dict:
         self.seq += 1
-        record = {"v": SCHEMA_VERSION, "seq": self.seq, "ts": self.ts,
-                  "session_id": self.session_id, "kind": kind, "mode": self.mode,
-                  "symbol": symbol, "strategy": strategy, "intent_id": intent_id,
-                  "order_id": order_id, "source": source, "payload": payload}
+        record = new_record(self.seq, self.ts, self.session_id, kind, self.mode, symbol,
+                            strategy, intent_id, order_id, source, payload)
         self.state.apply(record)
         self.records.append(record)
         return record
@@ -105,36 +115,41 @@ class Decider:
         if self.rules.breaker_limits:
             for trip in due_trips(state, self.rules, now, moment.ts, intent.strategy):
                 batch.add(CONTROL, trip, strategy=trip["strategy"], source="DESK")
-        evaluation = evaluate(intent, state, board, kill_switch, self.rules, self.catalog,
-                              moment)
-        verdict = evaluation.verdict
+        verdict, qty, _ = evaluate(intent, state, board, kill_switch, self.rules, self.catalog,
+                                   moment)
+        (symbol, side, quantity, order_type, limit_price, tif, price, strategy, tags, reason,
+         confidence, _, route, source) = intent
+        decision, code, why = verdict.decision, verdict.code, verdict.reason
         seq = batch.seq + 1
-        order_id = f"O-{batch.short}-{seq}"
-        ids = (intent.symbol, intent.strategy, f"I-{batch.short}-{seq}", order_id, intent.source)
-        batch.add(INTENT, {
-            "side": intent.side, "qty": intent.quantity, "order_type": intent.order_type,
-            "limit_price": intent.limit_price, "tif": intent.tif, "price": intent.price,
-            "tags": list(intent.tags), "reason": intent.reason, "confidence": intent.confidence,
-            "client_order_id": coid, "route": intent.route}, *ids)
-        batch.add(GATE, {
-            "decision": verdict.decision, "code": verdict.code, "reason": verdict.reason,
-            "qty": evaluation.quantity, "checks": checks_payload(verdict.checks)}, *ids)
-        if evaluation.blocked:
-            batch.add(REJECT, {"code": verdict.code, "reason": verdict.reason,
-                               "leaves_qty": 0.0}, *ids)
+        short = batch.short
+        order_id = f"O-{short}-{seq}"
+        intent_id = f"I-{short}-{seq}"
+        add = batch.add
+        add(INTENT, {
+            "side": side, "qty": quantity, "order_type": order_type,
+            "limit_price": limit_price, "tif": tif, "price": price, "tags": list(tags),
+            "reason": reason, "confidence": confidence, "client_order_id": coid,
+            "route": route}, symbol, strategy, intent_id, order_id, source)
+        add(GATE, {
+            "decision": decision, "code": code, "reason": why, "qty": qty,
+            "checks": checks_payload(verdict.checks)}, symbol, strategy, intent_id, order_id,
+            source)
+        if decision == BLOCK:
+            add(REJECT, {"code": code, "reason": why, "leaves_qty": 0.0},
+                symbol, strategy, intent_id, order_id, source)
             return state.orders[order_id].result()
-        batch.add(ORDER, {
-            "status": Status.NEW, "side": intent.side, "qty": evaluation.quantity,
-            "order_type": intent.order_type, "limit_price": intent.limit_price,
-            "tif": intent.tif, "price": intent.price, "route": intent.route,
-            "client_order_id": coid}, *ids)
+        add(ORDER, {
+            "status": Status.NEW, "side": side, "qty": qty, "order_type": order_type,
+            "limit_price": limit_price, "tif": tif, "price": price, "route": route,
+            "client_order_id": coid}, symbol, strategy, intent_id, order_id, source)
         order = state.orders[order_id]
         self.brokers[order.route].accept(order)
-        self.execute(batch, order, intent.price)
+        self.execute(batch, order, price)
         if order.tif == TimeInForce.IOC and order.status in WORKING_STATUSES:
-            batch.add(CANCEL, {"code": Code.IOC_UNFILLED,
-                               "reason": "IOC order not marketable; the rest is cancelled",
-                               "leaves_qty": order.leaves, "actor": None}, *ids)
+            add(CANCEL, {"code": Code.IOC_UNFILLED,
+                         "reason": "IOC order not marketable; the rest is cancelled",
+                         "leaves_qty": order.leaves, "actor": None},
+                symbol, strategy, intent_id, order_id, source)
         return order.result()
 
     def execute(self, batch: EventBatch, order: Order, reference: float | None) -> list[dict]:

@@ -6,8 +6,7 @@ import copy
 import os
 import secrets
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -134,7 +133,7 @@ class Desk:
             decide = self._decider.decide
             results = [decide(batch, intent, board, kill_switch, now, moment)
                        for intent in parsed]
-            self._commit(writer, batch)
+            self._commit(writer, batch, trusted=True)
         return results
 
     def what_if(self, intents: Any, *, source: str = "API") -> list[Verdict]:
@@ -457,23 +456,18 @@ class Desk:
         self._board_tail.wrote(records[-1]["seq"])
         return records[-1]
 
-    @contextmanager
-    def _decision(self) -> Iterator[tuple[DeskState, SessionWriter, datetime]]:
+    def _decision(self) -> _Decision:
         """Hold the session lock, caught up; on any failure the projection is rebuilt."""
-        with self._mutex:
-            session_id = self._active_state().session_id
-            with self.journal.locked(session_id) as writer:
-                try:
-                    state = self._state
-                    if state.last_seq != writer.last_seq:  # seq is gap-free: equal = caught up
-                        state.apply_all(self._tail.poll())
-                    if state.last_seq != writer.last_seq:
-                        state = self._rebuild(session_id, writer.last_seq)
-                    yield state, writer, self._clock()
-                except BaseException:
-                    if self._state is not None and self._state.last_seq != writer.last_seq:
-                        self._state = None
-                    raise
+        return _Decision(self)
+
+    def _caught_up(self, writer: SessionWriter) -> DeskState:
+        """Under the session lock: the projection with everything the journal holds."""
+        state = self._state
+        if state.last_seq != writer.last_seq:  # seq is gap-free: equal = caught up
+            state.apply_all(self._tail.poll())
+        if state.last_seq != writer.last_seq:
+            state = self._rebuild(writer.session_id, writer.last_seq)
+        return state
 
     def _rebuild(self, session_id: str, last_seq: int) -> DeskState:
         """Read the session again from its start (the projection lost track of the journal)."""
@@ -490,16 +484,21 @@ class Desk:
         """An empty batch of events for this decision, seq following the journal's."""
         return EventBatch(state, state.session_id, writer.last_seq, ts, self.rules.mode)
 
-    def _commit(self, writer: SessionWriter, batch: EventBatch) -> None:
+    def _commit(self, writer: SessionWriter, batch: EventBatch, *, trusted: bool = False) -> None:
+        """Append the batch; `trusted` when every record field came from parsed intents and
+        the desk's own ids (submit), so the journal need not check them again."""
         self._decider.journal_positions(batch)
         if not batch.records:
             return
-        records = writer.append(batch.records)
-        if records[-1]["seq"] != batch.seq:
-            self._state = None
-            raise DeskError(f"journal assigned seq {records[-1]['seq']}, the desk expected "
-                            f"{batch.seq}; the projection is rebuilt")
-        self._tail.wrote(batch.seq)
+        if trusted:
+            writer.append_trusted(batch.records)
+        else:
+            records = writer.append(batch.records)
+            if records[-1]["seq"] != batch.seq:
+                self._state = None
+                raise DeskError(f"journal assigned seq {records[-1]['seq']}, the desk expected "
+                                f"{batch.seq}; the projection is rebuilt")
+        self._tail.wrote(batch.seq, writer.end)
 
     def _breakers(self, state: DeskState, now_ts: str) -> list[dict]:
         measures = breaker_measures(state, self.rules, now_ts[:10], None)
@@ -522,6 +521,45 @@ class Desk:
                         "reason": latch.reason if latch else None,
                         "since": latch.since if latch else None})
         return out
+
+
+class _Decision:
+    """Desk._decision: the desk mutex, then the session lock, the projection caught up.
+
+    A plain context manager rather than a generator: it is entered on every decision.
+    """
+
+    __slots__ = ("_desk", "_lock", "_writer")
+
+    def __init__(self, desk: Desk) -> None:
+        self._desk = desk
+
+    def __enter__(self) -> tuple[DeskState, SessionWriter, datetime]:
+        desk = self._desk
+        desk._mutex.acquire()
+        try:
+            self._lock = desk.journal.locked(desk._active_state().session_id)
+            self._writer = self._lock.__enter__()
+        except BaseException:
+            desk._mutex.release()
+            raise
+        try:
+            return desk._caught_up(self._writer), self._writer, desk._clock()
+        except BaseException:
+            self.__exit__(True)
+            raise
+
+    def __exit__(self, failed: object, *exc: object) -> None:
+        desk = self._desk
+        try:
+            if failed and desk._state is not None \
+                    and desk._state.last_seq != self._writer.last_seq:
+                desk._state = None
+        finally:
+            try:
+                self._lock.__exit__()
+            finally:
+                desk._mutex.release()
 
 
 def _last_verdict(records: list[dict], intent: Intent) -> Verdict:

@@ -60,8 +60,22 @@ class SessionTail:
             self._drain(out)
         return out
 
-    def wrote(self, last_seq: int) -> None:
-        """The caller appended up to `last_seq` while holding the session lock: skip it."""
+    def wrote(self, last_seq: int, end: tuple[int, int] | None = None) -> None:
+        """The caller appended up to `last_seq` while holding the session lock: skip it.
+
+        `end` is the writer's (inode, size) after the append (SessionWriter.end): the tail
+        moves to that offset without asking the file, and onto the new active file when
+        the journal rotated since (under the lock, everything up to `last_seq` is known).
+        """
+        if end is not None:
+            if end[0] != self._ino:
+                self.close()
+                self._open()
+            if end[0] == self._ino:
+                self._offset = end[1]
+                self._partial = b""
+                self.last_seq = last_seq
+                return
         if self._fh is None:
             self._open()
         if self._fh is not None:

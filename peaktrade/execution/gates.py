@@ -30,11 +30,20 @@ def _price_ok(band: float) -> Check:
                           "price is finite and > 0", limit=band))
 
 
+def _given_prices(limit_price: float | None,
+                  price: float | None) -> tuple[tuple[str, float], ...]:
+    """The prices an intent states, named as the messages name them."""
+    if limit_price is None:
+        return () if price is None else (("reference price", price),)
+    if price is None:
+        return (("limit price", limit_price),)
+    return (("limit price", limit_price), ("reference price", price))
+
+
 def check_price_sanity(intent: Intent, quote: Quote | None, expected: float | None,
                        rules: Rules, now_epoch: float) -> Check:
     """Prices finite and > 0, within the band around the last quote; MARKET needs a fresh price."""
-    given = [(name, p) for name, p in (("limit price", intent.limit_price),
-                                       ("reference price", intent.price)) if p is not None]
+    given = _given_prices(intent.limit_price, intent.price)
     for name, p in given:
         if not math.isfinite(p) or p <= 0:
             return Check(Gate.PRICE_SANITY, Decision.BLOCK, Code.PRICE_SANITY,

@@ -108,6 +108,12 @@ def _one(item: Any, source: str, routes: frozenset[str], default_route: str,
     if isinstance(item, Intent):
         if item.route not in routes:
             raise InvalidIntent({f"{prefix}route": [_route_message(item.route, routes)]})
+        # These become journal record fields, which the desk appends without re-checking.
+        for name, value in (("symbol", item.symbol), ("strategy", item.strategy),
+                            ("source", item.source)):
+            if not isinstance(value, str) and (value is not None or name != "strategy"):
+                raise InvalidIntent({f"{prefix}{name}": [
+                    f"{name} must be a string, got {value!r}"]})
         return item
     if not isinstance(item, Mapping):
         raise InvalidIntent({f"{prefix}_schema": [

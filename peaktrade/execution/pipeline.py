@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from peaktrade.execution.codes import Decision
 from peaktrade.execution.controls import (
+    KILL_SWITCH_RELEASED,
+    QA_ALLOWS,
     KillSwitchView,
     check_breakers,
     check_kill_switch,
@@ -34,11 +35,11 @@ from peaktrade.execution.rules import Rules
 from peaktrade.execution.state import ControlBoard, DeskState
 
 BLOCK = Decision.BLOCK
+ADJUST = Decision.ADJUST
 
 
-@dataclass(frozen=True, slots=True)
-class Moment:
-    """The decision time in the forms the checks compare against."""
+class Moment(NamedTuple):
+    """The decision time in the forms the checks compare against (built once per decision)."""
 
     ts: str
     epoch: float
@@ -62,20 +63,31 @@ def evaluate(intent: Intent, state: DeskState, board: ControlBoard | None,
              now: Moment) -> Evaluation:
     """Run kill switch -> QA -> breakers -> gates -> risk on one intent against the state."""
     symbol, side = intent.symbol, intent.side
-    reducing = state.is_reducing(symbol, intent.signed_quantity)
-    checks: list[Check] = []
-    if _chain(checks, (
-            check_kill_switch(kill_switch, reducing), check_qa(board),
-            check_breakers(state, now.ts, intent.strategy, reducing) if state.latches else None)):
-        return _done(intent, intent.quantity, None, checks)
+    checks: list[Check]
+    if kill_switch.engaged or board is None or board.qa.blocked or state.latches:
+        reducing = state.is_reducing(symbol, intent.signed_quantity)
+        checks = []
+        if _chain(checks, (
+                check_kill_switch(kill_switch, reducing), check_qa(board),
+                check_breakers(state, now.ts, intent.strategy, reducing) if state.latches
+                else None)):
+            return _done(intent, intent.quantity, None, checks)
+    else:  # what check_kill_switch and check_qa answer when nothing is engaged
+        checks = [KILL_SWITCH_RELEASED, QA_ALLOWS]
     quote = state.quotes.get(symbol)
     price = expected_price(side, intent.order_type, intent.limit_price, intent.price, quote,
                            rules.slippage_bps)
     lot_check, qty = check_lot_size(intent.quantity, catalog.get(symbol))
-    if _chain(checks, (check_price_sanity(intent, quote, price, rules, now.epoch),
-                       check_research_only(intent, rules), lot_check)) or price is None:
+    for check in (check_price_sanity(intent, quote, price, rules, now.epoch),
+                  check_research_only(intent, rules), lot_check):
+        checks.append(check)
+        if check.decision == BLOCK:
+            return _done(intent, intent.quantity, None, checks)
+    if price is None:
         return _done(intent, intent.quantity, None, checks)
-    if _chain(checks, (check_min_notional(qty, price, rules),)) or not rules.has_risk_limits:
+    check = check_min_notional(qty, price, rules)
+    checks.append(check)
+    if check.decision == BLOCK or not rules.has_risk_limits:
         return _done(intent, qty, price, checks)
     # Exposure is valued at the worse of the expected price and the mark, so it cannot
     # look smaller once the position is marked after the fill.
@@ -117,11 +129,11 @@ def _done(intent: Intent, qty: float, price: float | None, checks: list[Check]) 
 
 def _verdict(intent: Intent, qty: float, checks: list[Check]) -> Verdict:
     last = checks[-1]
-    if last.decision == Decision.BLOCK:
-        return Verdict(intent.symbol, intent.side, qty, Decision.BLOCK, last.code, last.reason,
+    if last.decision == BLOCK:
+        return Verdict(intent.symbol, intent.side, qty, BLOCK, last.code, last.reason,
                        tuple(checks))
     for check in checks:
-        if check.decision == Decision.ADJUST:
+        if check.decision == ADJUST:
             return Verdict(intent.symbol, intent.side, qty, Decision.ADJUST, check.code,
                            check.reason, tuple(checks))
     return Verdict(intent.symbol, intent.side, qty, Decision.PASS, None,

@@ -24,6 +24,7 @@ from peaktrade.execution.codes import (
 from peaktrade.execution.results import OrderResult
 
 QTY_EPSILON = 1e-9  # quantities closer than this are equal (all quantities are lot multiples)
+ORDER_TIMES_KEPT = 10_000  # recent order times, for the order rate limit
 
 
 @dataclass(slots=True)
@@ -135,7 +136,7 @@ class DeskState:
         self.working_sell: dict[str, float] = {}
         self.executions: list[dict] = []
         self.latches: dict[tuple[str, str | None], Latch] = {}
-        self.order_times: deque[str] = deque()
+        self.order_times: deque[str] = deque(maxlen=ORDER_TIMES_KEPT)
         self.day = ""
         self.day_start_equity = starting_cash
         self.day_peak_equity = starting_cash
@@ -143,10 +144,11 @@ class DeskState:
         self.trades_by_strategy: dict[str, int] = {}
         self.loss_streak = 0
         self._intents: dict[str, dict] = {}
-        self._apply = {
-            Kind.INTENT: self._on_intent, Kind.ORDER: self._on_order, Kind.FILL: self._on_fill,
-            Kind.CANCEL: self._on_cancel, Kind.REJECT: self._on_reject,
-            Kind.QUOTE: self._on_quote, Kind.CONTROL: self._on_control,
+        self._apply = {  # by plain str: a record's kind is a str
+            Kind.INTENT.value: self._on_intent, Kind.ORDER.value: self._on_order,
+            Kind.FILL.value: self._on_fill, Kind.CANCEL.value: self._on_cancel,
+            Kind.REJECT.value: self._on_reject, Kind.QUOTE.value: self._on_quote,
+            Kind.CONTROL.value: self._on_control,
         }
 
     def apply(self, record: dict) -> None:
@@ -208,41 +210,46 @@ class DeskState:
         self.trades_by_strategy = {}
 
     def _on_intent(self, record: dict) -> None:
-        if record["intent_id"]:
-            self._intents[record["intent_id"]] = record
+        intent_id = record["intent_id"]
+        if intent_id:
+            self._intents[intent_id] = record
 
     def _new_order(self, record: dict, status: str) -> Order:
-        intent = self._intents.pop(record["intent_id"], None) if record["intent_id"] else None
-        source = intent["payload"] if intent is not None else record["payload"]
+        intent_id = record["intent_id"]
+        intent = self._intents.pop(intent_id, None) if intent_id else None
         payload = record["payload"]
-        qty = payload.get("qty", source.get("qty"))
+        source = intent["payload"] if intent is not None else payload
+        get = source.get
+        qty = payload.get("qty", get("qty"))
+        order_id = record["order_id"]
+        client_order_id = get("client_order_id")
         order = Order(
-            record["order_id"], record["intent_id"], source.get("client_order_id"),
-            record["symbol"], source["side"], float(qty),
-            source.get("order_type", OrderType.MARKET), source.get("limit_price"),
-            source.get("tif", TimeInForce.DAY), source.get("price"),
-            source.get("route", payload.get("route", PAPER_ROUTE)), record["source"],
+            order_id, intent_id, client_order_id, record["symbol"], source["side"],
+            float(qty), get("order_type", OrderType.MARKET), get("limit_price"),
+            get("tif", TimeInForce.DAY), get("price"),
+            get("route", payload.get("route", PAPER_ROUTE)), record["source"],
             record["strategy"], record["ts"], status)
-        self.orders[order.order_id] = order
-        if order.client_order_id:
-            self.by_client_id[order.client_order_id] = order.order_id
+        self.orders[order_id] = order
+        if client_order_id:
+            self.by_client_id[client_order_id] = order_id
         return order
 
     def _on_order(self, record: dict) -> None:
         order = self._new_order(record, Status.NEW)
         self.working[order.order_id] = order
-        if order.symbol not in self.marks:
+        symbol = order.symbol
+        if symbol not in self.marks:
             price = order.limit_price if order.limit_price is not None else order.price
             if price is not None and price > 0:
-                self._set_mark(order.symbol, price)
-        self._add_working(order, order.leaves)
+                self._set_mark(symbol, price)
+        # leaves of a new order: nothing is filled yet
+        book = self.working_buy if order.side == Side.BUY else self.working_sell
+        book[symbol] = book.get(symbol, 0.0) + max(order.quantity - order.filled, 0.0)
         self.trades_today += 1
-        if order.strategy:
-            self.trades_by_strategy[order.strategy] = \
-                self.trades_by_strategy.get(order.strategy, 0) + 1
+        strategy = order.strategy
+        if strategy:
+            self.trades_by_strategy[strategy] = self.trades_by_strategy.get(strategy, 0) + 1
         self.order_times.append(record["ts"])
-        if len(self.order_times) > 10_000:
-            self.order_times.popleft()
 
     def _on_reject(self, record: dict) -> None:
         payload = record["payload"]
@@ -265,18 +272,23 @@ class DeskState:
         qty = float(payload["qty"])
         price = float(payload["price"])
         fee = float(payload.get("fee") or 0.0)
-        before = order.leaves
+        quantity = order.quantity
+        before = max(quantity - order.filled, 0.0)  # Order.leaves, inlined on the hot path
         order.filled += qty
         order.fill_notional += qty * price
-        if order.leaves <= QTY_EPSILON:
-            order.filled = order.quantity
+        leaves = max(quantity - order.filled, 0.0)
+        if leaves <= QTY_EPSILON:
+            order.filled = quantity
             order.status = Status.FILLED
             self.working.pop(order.order_id, None)
+            leaves = 0.0
         else:
             order.status = Status.PARTIAL
-        self._add_working(order, order.leaves - before)
         symbol = order.symbol
-        signed = qty if order.side == Side.BUY else -qty
+        buy = order.side == Side.BUY
+        book = self.working_buy if buy else self.working_sell
+        book[symbol] = book.get(symbol, 0.0) + (leaves - before)
+        signed = qty if buy else -qty
         quote = self.quotes.get(symbol)
         if quote is None:
             self._set_mark(symbol, price)

@@ -10,7 +10,7 @@ import shutil
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,15 +39,26 @@ FSYNC_POLICIES = ("never", "interval", "always")
 # process shares with its appends.
 ARCHIVE_GZIP_LEVEL = 1
 _TAIL_CHUNK = 65536
+_TAIL_PEEK = 4096  # the last line is found here, without opening the file again
 _KIND_SET = frozenset(KINDS)
 _MODE_SET = frozenset(MODES)
-_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+# Read-write so the tail can be read through the same descriptor (writes still append).
+_OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
 Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def new_record(seq: int, ts: str, session_id: str, kind: str, mode: str, symbol: str | None,
+               strategy: str | None, intent_id: str | None, order_id: str | None,
+               source: str | None, payload: dict) -> dict:
+    """A record as the journal writes it: the keys of events.FIELDS, in that order."""
+    return {"v": SCHEMA_VERSION, "seq": seq, "ts": ts, "session_id": session_id, "kind": kind,
+            "mode": mode, "symbol": symbol, "strategy": strategy, "intent_id": intent_id,
+            "order_id": order_id, "source": source, "payload": payload}
 
 
 class JournalError(RuntimeError):
@@ -95,9 +106,60 @@ class SessionWriter:
     def last_seq(self) -> int:
         return self._state.last_seq
 
+    @property
+    def end(self) -> tuple[int, int] | None:
+        """(inode, size) of the active file after our last append; None when not known."""
+        state = self._state
+        return (state.ino, state.known_size) if state.fd >= 0 and state.known_size >= 0 \
+            else None
+
     def append(self, events: Iterable[Mapping[str, Any]]) -> list[dict]:
         """Write a batch with one write; returns the written records."""
         return self._journal._write(self._state, events)
+
+    def append_trusted(self, records: list[dict]) -> list[dict]:
+        """Write records the caller built with new_record from checked values, seq following
+        last_seq; only the seq chain and the session are verified. Returns `records`."""
+        state = self._state
+        first = state.last_seq + 1
+        if not records or records[0]["seq"] != first \
+                or records[-1]["seq"] != first + len(records) - 1 \
+                or records[0]["session_id"] != state.session_id:
+            raise ValueError(f"trusted records must continue {state.session_id} at seq {first}")
+        return self._journal._write_records(state, records)
+
+
+class _SessionLock:
+    """Journal.locked as a plain context manager (entered once per desk decision)."""
+
+    __slots__ = ("_journal", "_state")
+
+    def __init__(self, journal: Journal, state: _SessionFile) -> None:
+        self._journal = journal
+        self._state = state
+
+    def __enter__(self) -> SessionWriter:
+        state = self._state
+        state.mutex.acquire()
+        try:
+            if state.lock_fd < 0:
+                self._journal._open_lock(state)
+            fcntl.flock(state.lock_fd, fcntl.LOCK_EX)
+        except BaseException:
+            state.mutex.release()
+            raise
+        try:
+            self._journal._sync_with_file(state)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return SessionWriter(self._journal, state)
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            fcntl.flock(self._state.lock_fd, fcntl.LOCK_UN)
+        finally:
+            self._state.mutex.release()
 
 
 class Journal:
@@ -150,19 +212,9 @@ class Journal:
             finally:
                 fcntl.flock(state.lock_fd, fcntl.LOCK_UN)
 
-    @contextlib.contextmanager
-    def locked(self, session_id: str) -> Iterator[SessionWriter]:
+    def locked(self, session_id: str) -> _SessionLock:
         """Hold the session's exclusive lock: catch up, decide and append as one step."""
-        state = self._state(session_id)
-        with state.mutex:
-            if state.lock_fd < 0:
-                self._open_lock(state)
-            fcntl.flock(state.lock_fd, fcntl.LOCK_EX)
-            try:
-                self._sync_with_file(state)
-                yield SessionWriter(self, state)
-            finally:
-                fcntl.flock(state.lock_fd, fcntl.LOCK_UN)
+        return _SessionLock(self, self._sessions.get(session_id) or self._state(session_id))
 
     def _open_lock(self, state: _SessionFile) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -224,6 +276,12 @@ class Journal:
         """The last seq written to the session and whether the file ends mid-line."""
         if size == 0:
             return _last_archived_seq(self.root, state.session_id), False
+        start = max(0, size - _TAIL_PEEK)
+        block = os.pread(state.fd, size - start, start)
+        if len(block) == size - start:
+            seq = _last_seq_in_block(block, whole=start == 0)
+            if seq is not None:
+                return seq, not block.endswith(b"\n")
         with open(state.path, "rb") as fh:
             fh.seek(size - 1)
             needs_newline = fh.read(1) != b"\n"
@@ -238,6 +296,12 @@ class Journal:
         records = self._records(state, events)
         if not records:
             return []
+        return self._write_records(state, records)
+
+    def _write_records(self, state: _SessionFile, records: list[dict]) -> list[dict]:
+        """Serialise and append stamped records with one write; fsync and rotate as due."""
+        if state.fd < 0:
+            self._sync_with_file(state)
         dumps = orjson.dumps
         try:
             if len(records) == 1:
@@ -290,7 +354,11 @@ class Journal:
             symbol, strategy = get("symbol"), get("strategy")
             intent_id, order_id, source = get("intent_id"), get("order_id"), get("source")
             if kind not in _KIND_SET or mode not in _MODE_SET or type(payload) is not dict \
-                    or not _optional_strings(symbol, strategy, intent_id, order_id, source):
+                    or not ((symbol is None or type(symbol) is str)
+                            and (strategy is None or type(strategy) is str)
+                            and (intent_id is None or type(intent_id) is str)
+                            and (order_id is None or type(order_id) is str)
+                            and (source is None or type(source) is str)):
                 payload = _check_event(index, event, mode)
             ts = get("ts")
             if ts is None:
@@ -300,12 +368,8 @@ class Journal:
             else:
                 ts = canonical_ts(ts)
             seq += 1
-            records.append({
-                "v": SCHEMA_VERSION, "seq": seq, "ts": ts, "session_id": session_id,
-                "kind": str(kind), "mode": mode, "symbol": symbol, "strategy": strategy,
-                "intent_id": intent_id, "order_id": order_id, "source": source,
-                "payload": payload,
-            })
+            records.append(new_record(seq, ts, session_id, str(kind), mode, symbol, strategy,
+                                      intent_id, order_id, source, payload))
         return records
 
     def _stamp(self) -> str:
@@ -389,10 +453,6 @@ def _flush_every_interval(ref: weakref.ref[Journal]) -> None:
         del journal
 
 
-def _optional_strings(*values: Any) -> bool:
-    return all(value is None or type(value) is str for value in values)
-
-
 def _check_event(index: int, event: Mapping[str, Any], mode: Any) -> dict:
     """Say what is wrong with an event (raises ValueError), or return its payload as a dict."""
     kind = event.get("kind")
@@ -443,6 +503,17 @@ def _last_seq_in(fh: Any, size: int) -> int | None:
                 if record is not None and record["seq"] > 0:
                     return record["seq"]
         end = start
+    return None
+
+
+def _last_seq_in_block(block: bytes, *, whole: bool) -> int | None:
+    """The seq of the last valid record in the end of a file (its first line may be cut)."""
+    lines = block.split(b"\n")
+    for line in reversed(lines if whole else lines[1:]):
+        if line.strip():
+            record = parse_line(line, 0)
+            if record is not None and record["seq"] > 0:
+                return record["seq"]
     return None
 
 
