@@ -30,6 +30,9 @@ def app(log_dir, monkeypatch):
                       "journal": {"fsync": "never"}, "web": {"sse_keepalive_s": 0.2}})
     app.config["TESTING"] = True
     yield app
+    desk = app.extensions.get("peaktrade.desk")
+    if desk is not None:
+        desk.close()
     app.extensions["peaktrade.journal"].close()
 
 
