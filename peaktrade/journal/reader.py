@@ -226,6 +226,81 @@ def read_file(path: Path, stats: LineStats, default_session: str | None = None,
         stats.invalid += invalid
 
 
+def line_ranges(path: Path, parts: int) -> list[tuple[int, int | None]]:
+    """Up to `parts` byte ranges of a plain file, each starting at a line start, in order.
+
+    The last range runs to the end of the file (None), wherever that is when it is read.
+    """
+    size = path.stat().st_size
+    starts = [0]
+    with open(path, "rb") as fh:
+        for index in range(1, parts):
+            start = _next_line_start(fh, max(size * index // parts, starts[-1]))
+            if start >= size:
+                break
+            if start > starts[-1]:
+                starts.append(start)
+    return [(start, end) for start, end in zip(starts, [*starts[1:], None], strict=True)]
+
+
+def _next_line_start(fh: BinaryIO, offset: int) -> int:
+    """The first offset >= `offset` where a line starts (the file's size if none does)."""
+    if offset == 0:
+        return 0
+    fh.seek(offset - 1)
+    pos = offset - 1
+    while chunk := fh.read(CHUNK_BYTES):
+        newline = chunk.find(b"\n")
+        if newline >= 0:
+            return pos + newline + 1
+        pos += len(chunk)
+    return pos
+
+
+class _ByteRange:
+    """A binary file read from `start` to `end` (None: its end) in CHUNK_BYTES-aligned reads.
+
+    A whole-file read reads CHUNK_BYTES at a time from offset 0; reading a range in the
+    same blocks judges an oversized line exactly as the whole-file read does.
+    """
+
+    def __init__(self, path: Path, start: int, end: int | None) -> None:
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._fh.seek(start)
+        self._pos = start
+        self._end = end
+
+    def read(self, size: int) -> bytes:
+        """Up to `size` (> 0) bytes, never past the next multiple of `size` or the range's end."""
+        size -= self._pos % size
+        if self._end is not None:
+            size = min(size, self._end - self._pos)
+        data = self._fh.read(size) if size > 0 else b""
+        self._pos += len(data)
+        return data
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> _ByteRange:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def read_range(path: Path, start: int, end: int | None, stats: LineStats,
+               default_session: str | None = None, keep: Callable[[dict], bool] | None = None,
+               payload_marker: bytes | None = None) -> Iterator[dict]:
+    """Records of the lines of a plain file between two line starts (see line_ranges).
+
+    Counts its lines as read_file does; a legacy line without a seq gets its line number
+    within the range.
+    """
+    opened: Any = _ByteRange(path, start, end)
+    return read_file(path, stats, default_session, keep, opened, payload_marker)
+
+
 def read_file_reversed(path: Path, stats: LineStats, default_session: str | None = None,
                        keep: Callable[[dict], bool] | None = None,
                        opened: BinaryIO | None = None) -> Iterator[dict]:

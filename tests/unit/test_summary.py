@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+import random
+
+import orjson
+
+from peaktrade.events import dumps
 from peaktrade.journal import Journal, LineStats
-from peaktrade.telemetry.summary import SUMMARY_KEYS, nearest_rank, summarize, summarize_path
+from peaktrade.journal.reader import line_ranges
+from peaktrade.telemetry import summary
+from peaktrade.telemetry.summary import (
+    SUMMARY_KEYS,
+    nearest_rank,
+    summarize,
+    summarize_in_parts,
+    summarize_path,
+)
 
 
 def ts(ms: int) -> str:
@@ -166,3 +179,156 @@ def test_ids_join_within_their_session_only():
     assert (to_order["n"], to_order["min"], to_order["max"]) == (2, 50.0, 70.0)
     assert summary["fill_rate"] == 0.5    # b's order filled, a's did not
     assert summary["latency_ms"]["order_to_fill"]["unmatched"] == 1
+
+
+def mixed_journal(path, chains=600, seed=7):
+    """A journal file whose chains interleave across many lines, so that any split of it
+    cuts chains apart: three sessions, vetoes (some logged twice), partial fills, orphans,
+    legacy lines, a time that does not parse, bad and blank lines, a cut-off last line."""
+    rng = random.Random(seed)
+    lines: list[bytes] = []
+    open_chains: list[list[dict]] = []
+    seq = 0
+    at_ms = 0
+
+    def v1(kind, chain, **fields):
+        nonlocal seq
+        seq += 1
+        return dumps({**record(seq, kind, at_ms, symbol=chain["symbol"],
+                               strategy=chain["strategy"], session_id=chain["session"],
+                               intent_id=chain["intent_id"]), **fields})
+
+    for n in range(chains):
+        session = rng.choice("abc")
+        chain = {"session": session, "intent_id": f"i{n}", "order_id": f"o{n}",
+                 "symbol": rng.choice(["BTC-USD", "ETH-USD", "SOL-USD"]),
+                 "strategy": rng.choice(["mom", "mr", None])}
+        steps: list[dict] = [{"kind": "intent"}]
+        if rng.random() < 0.15:
+            steps.append({"kind": "gate", "payload": {"decision": "block",
+                                                      "code": rng.choice(["MIN_NOTIONAL",
+                                                                          "KILL_SWITCH"])}})
+            if rng.random() < 0.5:  # a second blocking gate, as legacy journals log
+                steps.append({"kind": "gate", "payload": {"decision": "block",
+                                                          "code": "LOT_SIZE"}})
+        else:
+            steps.append({"kind": "gate", "payload": {"decision": "pass"}})
+            if rng.random() < 0.9:
+                steps.append({"kind": "order"})
+                steps += [{"kind": "fill"}] * rng.choice([0, 1, 1, 2, 3])
+        open_chains.append([chain, *steps])
+        while open_chains and rng.random() < 0.8:
+            picked = rng.choice(open_chains)
+            chain, step = picked[0], picked.pop(1)
+            at_ms += rng.randint(0, 900)
+            order_id = chain["order_id"] if step["kind"] in ("order", "fill") else None
+            lines.append(v1(step["kind"], chain, order_id=order_id,
+                            payload=step.get("payload", {})))
+            if len(picked) == 1:
+                open_chains.remove(picked)
+        roll = rng.random()
+        if roll < 0.03:
+            lines.append(rng.choice([b"not json\n", b"{\n", b"[]\n", b"\xff\xfe\x00\n",
+                                     b"\n", b"   \n", b'{"v":1,"seq":\n']))
+        elif roll < 0.05:
+            legacy = {"timestamp": f"2026-01-05T11:{n % 60:02d}:00+01:00",
+                      "event_type": rng.choice(["FILL", "ORDER", "GATE"]),
+                      "session_id": session, "client_id": f"o{n - 3}", "intent_id": f"i{n - 3}",
+                      "payload": {"gate_name": "MinNotionalGate", "passed": False}}
+            lines.append(orjson.dumps(legacy) + b"\n")
+        elif roll < 0.06:
+            ghost = {"session": session, "intent_id": f"ghost{n}", "order_id": f"go{n}",
+                     "symbol": "AAPL", "strategy": "mr"}
+            lines.append(v1(rng.choice(["order", "fill"]), ghost, order_id=f"go{n}",
+                            payload={}))
+        elif roll < 0.065:
+            bad_time = orjson.loads(v1("order", chain, order_id=f"t{n}", payload={}))
+            bad_time["ts"] = bad_time["ts"][:20] + "xxxxxxZ"
+            lines.append(dumps(bad_time))
+    for picked in open_chains:  # what is left: chains that never finish
+        for step in picked[1:]:
+            lines.append(v1(step["kind"], picked[0], order_id=picked[0]["order_id"],
+                            payload=step.get("payload", {})))
+    path.write_bytes(b"".join(lines) + b'{"v":1,"seq":99999,"ts":"2026-01-05T1')
+    return path
+
+
+def range_of(ranges, offset):
+    return max(index for index, (start, _end) in enumerate(ranges) if start <= offset)
+
+
+def test_a_journal_read_in_parts_sums_up_exactly_like_one_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(summary, "KEYS_PER_CHUNK", 50)  # ids travel in many chunks
+    path = mixed_journal(tmp_path / "mixed.jsonl")
+    whole = summarize_path(path)
+    assert whole["lines"]["invalid"] > 5 and whole["lines"]["blank"] > 0
+    assert whole["vetoes"]["count"] > 50 and len(whole["sessions"]) == 3
+    for name in ("intent_to_order", "order_to_fill"):
+        assert whole["latency_ms"][name]["n"] > 300
+        assert whole["latency_ms"][name]["unmatched"] > 10
+    for parts in (2, 3, 4, 7):
+        assert summarize_in_parts(path, parts) == whole
+    assert summarize_path(path, split_min_bytes=1) == whole
+
+
+def test_chains_of_the_mixed_journal_cross_the_range_boundaries(tmp_path):
+    path = mixed_journal(tmp_path / "mixed.jsonl")
+    data = path.read_bytes()
+    ranges = line_ranges(path, 4)
+    assert len(ranges) == 4 and all(data[start - 1:start] == b"\n" for start, _ in ranges[1:])
+    first_seen: dict[str, int] = {}
+    crossing = 0
+    offset = 0
+    for line in data.split(b"\n"):
+        if line.startswith(b'{"v":1,"seq":') and line.endswith(b"}"):
+            rec = orjson.loads(line)
+            key = rec["intent_id"]
+            if key in first_seen and range_of(ranges, first_seen[key]) < range_of(ranges,
+                                                                                 offset):
+                crossing += 1
+            first_seen.setdefault(key, offset)
+        offset += len(line) + 1
+    assert crossing > 20
+
+
+def test_filters_apply_to_every_part(tmp_path):
+    path = mixed_journal(tmp_path / "mixed.jsonl")
+    for filters in ({"session_id": "b"}, {"symbol": "ETH-USD", "strategy": "mom"},
+                    {"kind": "order,fill", "since": "2026-01-05T10:01:00Z"}):
+        assert summarize_in_parts(path, 3, **filters) == summarize_path(path, **filters)
+
+
+def test_an_id_repeated_across_parts_needs_a_read_in_one_pass(tmp_path):
+    path = tmp_path / "repeat.jsonl"
+    chains = [chain(n * 4 + 1, f"i{n}", n * 1000, 10, 20) for n in range(400)]
+    chains.append(chain(1601, "i3", 500_000, 30, 40))  # i3 and o-i3 again, at the end
+    path.write_bytes(b"".join(dumps(rec) for recs in chains for rec in recs))
+    assert summarize_in_parts(path, 2) is None
+    whole = summarize_path(path)
+    assert whole["latency_ms"]["intent_to_order"]["n"] == 400
+    assert summarize_path(path, split_min_bytes=1) == whole
+
+
+def test_joins_to_ids_done_in_an_earlier_part_are_no_orphans(tmp_path):
+    path = tmp_path / "done_earlier.jsonl"
+    padding = [record(1, "gate", 0, intent_id="x", decision="pass") for _ in range(300)]
+    recs = padding + chain(1, "i0", 0, 10, 20) + padding
+    recs.append(record(306, "fill", 90_000, intent_id="i0", order_id="o-i0"))  # a 2nd fill
+    recs.append(record(307, "order", 90_001, intent_id="i0", order_id="o2"))  # a 2nd order
+    path.write_bytes(b"".join(dumps(rec) for rec in recs))
+    whole = summarize_path(path)
+    assert whole["latency_ms"]["order_to_fill"]["unmatched"] == 1  # o2, not the 2nd fill
+    assert whole["latency_ms"]["intent_to_order"]["unmatched"] == 0
+    for parts in (2, 3, 4):
+        assert summarize_in_parts(path, parts) == whole
+
+
+def test_an_oversized_line_is_judged_alike_in_parts(tmp_path):
+    path = tmp_path / "huge.jsonl"
+    recs = [dumps(rec) for rec in chain(1, "i1", 0, 10, 20) + chain(5, "i2", 100, 10, 20)]
+    huge = dumps({**record(9, "quote", 200), "payload": {"blob": "x" * 1_500_000}})
+    for lead in (0, 700_000):  # where the 1 MB read blocks fall within the huge line
+        path.write_bytes(b"".join(recs[:4]) + b"\n" * lead + huge + b"".join(recs[4:]))
+        whole = summarize_path(path)
+        for parts in (2, 3, 5):
+            assert summarize_in_parts(path, parts) == whole
