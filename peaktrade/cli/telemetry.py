@@ -20,12 +20,12 @@ from peaktrade.events import (
     parse_line,
     validate_session_id,
 )
-from peaktrade.journal import JournalCursor, read_events
+from peaktrade.journal import JournalCursor, LineStats, read_events
 from peaktrade.journal.reader import Filter, iter_lines
 from peaktrade.telemetry.describe import describe
 from peaktrade.telemetry.export import csv_chunks, export_file_name, jsonl_chunks, timeline_item
 from peaktrade.telemetry.replay import Replay, ReplayReport, replay_journal
-from peaktrade.telemetry.summary import SummaryBuilder, summarize_path
+from peaktrade.telemetry.summary import summarize_path
 
 EXIT_NO_LOGS = 2
 
@@ -225,9 +225,8 @@ def view(path: Path | None, session_id: str | None, kind: str | None, symbol: st
     stats = latest.stats
     result = None
     if summary:
-        reader = read_events(path, **filters)
-        result = SummaryBuilder().add_all(reader).result(reader.stats)
-        stats = reader.stats
+        result = summarize_path(path, **filters)
+        stats = LineStats(**result["lines"])
     if as_json:
         body = {"timeline": [timeline_item(r) for r in timeline], "summary": result,
                 "count": len(timeline)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -759,7 +760,9 @@ def replay_journal(path: str | Path, *, no_fill_after_s: float = DEFAULT_NO_FILL
     if processes is None:
         processes = min(os.cpu_count() or 1, MAX_PROCESSES)
     total = sum(f.stat().st_size for _, files in sessions for f in files)
-    if processes < 2 or len(sessions) != 1 or total < PARALLEL_MIN_BYTES:
+    # Forking a process with threads could leave a lock held forever in the child.
+    if (processes < 2 or len(sessions) != 1 or total < PARALLEL_MIN_BYTES
+            or threading.active_count() > 1):
         records = reader if wrap is None else wrap(reader, total)
         return replay(records, no_fill_after_s=no_fill_after_s, lines=reader.stats)
     session_id, files = sessions[0]

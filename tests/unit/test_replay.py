@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from peaktrade.events import ts_to_epoch
 from peaktrade.journal import Journal, read_events, session_files
-from peaktrade.telemetry import replay as replay_module
 from peaktrade.telemetry.replay import (
     LatencyStats,
     epoch_clock,
@@ -183,14 +185,35 @@ def test_split_session_cuts_plain_files_on_newlines_and_never_gzip(journal, log_
         assert [p.path for p in slices if p.whole or p.start == 0] == files
 
 
+SPLIT_REPLAY = """
+import sys, orjson
+from peaktrade.telemetry import replay as r
+r.PARALLEL_MIN_BYTES = 0
+runs = []
+split = r.split_session
+r.split_session = lambda files, parts: runs.append(parts) or split(files, parts)
+filters = orjson.loads(sys.argv[3])
+report = r.replay_journal(sys.argv[1], processes=int(sys.argv[2]), **filters).to_dict()
+print(orjson.dumps({"runs": runs, "report": report}).decode())
+"""
+
+
+def replay_split(log_dir, processes, **filters):
+    """Replay in a fresh process (no threads, so it may fork), cut into `processes` runs."""
+    out = subprocess.run([sys.executable, "-c", SPLIT_REPLAY, str(log_dir), str(processes),
+                          json.dumps(filters)], capture_output=True, text=True, check=True,
+                         timeout=120)
+    result = json.loads(out.stdout)
+    assert result["runs"] == [processes]
+    return result["report"]
+
+
 @pytest.mark.parametrize("processes", [2, 3])
-def test_a_replay_split_across_processes_equals_one_in_a_single_process(
-        log_dir, monkeypatch, processes):
+def test_a_replay_split_across_processes_equals_one_in_a_single_process(log_dir, processes):
     interleaved_session(Journal(log_dir, max_bytes=30_000, fsync="never"), 400)
     single = replay_journal(log_dir, processes=1).to_dict()
-    monkeypatch.setattr(replay_module, "PARALLEL_MIN_BYTES", 0)
-    split = replay_journal(log_dir, processes=processes).to_dict()
-    assert split == single
+    split = replay_split(log_dir, processes)
+    assert split == json.loads(json.dumps(single))
     waits = [u["waited_s"] for u in single["unfilled_orders"]]
     assert len(waits) == 100 and waits == sorted(waits, reverse=True)
     assert single["coverage"]["intents"] == 400
@@ -198,10 +221,9 @@ def test_a_replay_split_across_processes_equals_one_in_a_single_process(
     assert single["coverage"]["orders_no_fill_after_n"] > 0
 
 
-def test_a_split_replay_keeps_the_filters(log_dir, monkeypatch):
+def test_a_split_replay_keeps_the_filters(log_dir):
     interleaved_session(Journal(log_dir, max_bytes=30_000, fsync="never"), 200)
-    monkeypatch.setattr(replay_module, "PARALLEL_MIN_BYTES", 0)
-    split = replay_journal(log_dir, processes=2, symbol="MSFT", strategy="mom").to_dict()
-    assert split == replay_journal(log_dir, processes=1, symbol="MSFT",
-                                   strategy="mom").to_dict()
+    split = replay_split(log_dir, 2, symbol="MSFT", strategy="mom")
+    single = replay_journal(log_dir, processes=1, symbol="MSFT", strategy="mom").to_dict()
+    assert split == json.loads(json.dumps(single))
     assert set(split["per_symbol"]) == {"MSFT"}
