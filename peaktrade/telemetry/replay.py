@@ -15,11 +15,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from peaktrade.events import parse_line
 from peaktrade.journal import LineStats, read_events
-from peaktrade.journal.reader import Filter, iter_lines, read_file
+from peaktrade.journal.reader import Filter, line_ranges, read_file, read_range
 from peaktrade.telemetry.summary import QUANTILES, nearest_rank
 
 HOPS = ("intent_to_gate", "intent_to_order", "order_to_fill", "intent_to_fill")
@@ -640,78 +639,36 @@ class Slice:
 
 
 def split_session(files: list[Path], parts: int) -> list[list[Slice]]:
-    """A session's files cut into `parts` contiguous runs of about equal size.
+    """A session's files as `parts` runs in order, of about equal size.
 
-    Plain files are cut after a newline; gzipped segments are never cut.
+    Files go to runs whole; a plain file larger than a run is first cut into line ranges
+    (journal.reader.line_ranges); gzipped segments are never cut.
     """
     sizes = [f.stat().st_size for f in files]
-    target = sum(sizes) / parts
-    runs: list[list[Slice]] = [[]]
-    offset = 0
+    target = max(1, sum(sizes) // parts)
+    pieces: list[tuple[Slice, int]] = []
     for path, size in zip(files, sizes, strict=True):
-        start = 0
-        boundary = target * len(runs)
-        while (len(runs) < parts and offset + size > boundary
-               and not path.name.endswith(".gz")):
-            cut = _line_end_after(path, max(start, int(boundary - offset)))
-            if cut > start:
-                runs[-1].append(Slice(path, start, cut))
-                start = cut
+        if size > target and not path.name.endswith(".gz"):
+            ranges = line_ranges(path, max(2, round(size / target)))
+            pieces += [(Slice(path, start, end), (end or size) - start) for start, end in ranges]
+        else:
+            pieces.append((Slice(path), size))
+    runs: list[list[Slice]] = [[]]
+    done = 0
+    for piece, size in pieces:
+        if runs[-1] and len(runs) < parts and done + size / 2 > target * len(runs):
             runs.append([])
-            boundary = target * len(runs)
-        runs[-1].append(Slice(path, start))
-        offset += size
-        if len(runs) < parts and path.name.endswith(".gz") and offset >= boundary:
-            runs.append([])
-    return [run for run in runs if run]
-
-
-def _line_end_after(path: Path, offset: int) -> int:
-    """The position just after the first newline at or after `offset` (or the file's end)."""
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        line = fh.readline()
-        return offset + len(line)
-
-
-class _Bounded:
-    """A binary file read only up to a byte limit."""
-
-    def __init__(self, fh: BinaryIO, limit: int | None) -> None:
-        self.fh = fh
-        self.left = limit
-
-    def read(self, size: int) -> bytes:
-        if self.left is None:
-            return self.fh.read(size)
-        data = self.fh.read(min(size, self.left))
-        self.left -= len(data)
-        return data
+        runs[-1].append(piece)
+        done += size
+    return runs
 
 
 def read_slice(part: Slice, stats: LineStats, session_id: str | None,
                keep: Callable[[dict], bool]) -> Iterator[dict]:
     """The records of one slice, bad lines counted in `stats` as the reader counts them."""
-    if part.whole or part.path.name.endswith(".gz"):
-        yield from read_file(part.path, stats, session_id, keep)
-        return
-    with open(part.path, "rb") as fh:
-        fh.seek(part.start)
-        limit = None if part.end is None else part.end - part.start
-        for line in iter_lines(_Bounded(fh, limit)):  # type: ignore[arg-type]
-            stats.total += 1
-            if line is None:
-                stats.invalid += 1
-            elif not line or line.isspace():
-                stats.blank += 1
-            else:
-                rec = parse_line(line, 0, session_id)
-                if rec is None:
-                    stats.invalid += 1
-                else:
-                    stats.valid += 1
-                    if keep(rec):
-                        yield rec
+    if part.whole:
+        return read_file(part.path, stats, session_id, keep)
+    return read_range(part.path, part.start, part.end, stats, session_id, keep)
 
 
 Job = tuple[list[Slice], str | None, dict[str, Any], float]
