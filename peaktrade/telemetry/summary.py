@@ -525,7 +525,8 @@ def _splittable(path: Path, filters: dict[str, Any], min_bytes: int) -> bool:
         return False
     if not path.name.endswith(".jsonl") or threading.active_count() > 1:
         return False
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if ("fork" not in multiprocessing.get_all_start_methods()
+            or multiprocessing.current_process().daemon):  # a daemon may not fork workers
         return False
     try:
         return path.is_file() and path.stat().st_size >= min_bytes
