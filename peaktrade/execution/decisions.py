@@ -7,6 +7,7 @@ what-if and the dry run.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from peaktrade.events import Kind, format_ts
@@ -29,6 +30,7 @@ from peaktrade.execution.state import QTY_EPSILON, ControlBoard, DeskState, Orde
 from peaktrade.journal.writer import new_record
 
 
+@lru_cache(maxsize=64)
 def session_short(session_id: str) -> str:
     """The part of a session id that goes into order ids (O-<short>-<seq>)."""
     tail = session_id.rsplit("-", 1)[-1]
@@ -54,7 +56,7 @@ def _canonical(now: datetime) -> str:
     key = (now.second, now.minute, now.hour, now.day, now.month, now.year)
     cached = _second
     if cached[0] != key:
-        cached = _second = (key, format_ts(now)[:20])
+        cached = _second = (key, now.isoformat(timespec="microseconds")[:20])
     return f"{cached[1]}{now.microsecond:06d}Z"
 
 
@@ -159,16 +161,17 @@ class Decider:
                                                  reference, self.rules)
         if plan is None:
             return []
-        leaves = max(order.leaves - plan.qty, 0.0)
+        qty, price, slippage_bps, fee = plan
+        leaves = max(order.leaves - qty, 0.0)
+        symbol = order.symbol
         fill = batch.add(FILL, {
-            "qty": plan.qty, "price": plan.price, "fee": plan.fee,
-            "slippage_bps": plan.slippage_bps, "leaves_qty": leaves,
+            "qty": qty, "price": price, "fee": fee, "slippage_bps": slippage_bps,
+            "leaves_qty": leaves,
             "status": Status.FILLED if leaves <= QTY_EPSILON else Status.PARTIAL,
-            "side": order.side,
-            "exec_id": f"E-{batch.short}-{batch.seq + 1}", "route": order.route},
-            symbol=order.symbol, strategy=order.strategy, intent_id=order.intent_id,
-            order_id=order.order_id, source=order.source)
-        batch.filled[order.symbol] = order
+            "side": order.side, "exec_id": f"E-{batch.short}-{batch.seq + 1}",
+            "route": order.route},
+            symbol, order.strategy, order.intent_id, order.order_id, order.source)
+        batch.filled[symbol] = order
         return [fill]
 
     def fill_resting(self, batch: EventBatch, symbols: set[str], kill_switch: KillSwitchView,
@@ -191,8 +194,7 @@ class Decider:
                 "qty": pos.quantity, "avg_price": pos.avg_price,
                 "realized_pnl": pos.realized_pnl,
                 "unrealized_pnl": pos.quantity * (mark - pos.avg_price), "mark": mark},
-                symbol=symbol, strategy=order.strategy, order_id=order.order_id,
-                source=order.source)
+                symbol, order.strategy, None, order.order_id, order.source)
         batch.filled.clear()
 
     @staticmethod

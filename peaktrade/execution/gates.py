@@ -120,8 +120,7 @@ def check_lot_size(quantity: float, instrument: Instrument) -> tuple[Check, floa
                      f"quantity {quantity:g} rounded down to {rounded:g} (lot {lot:g})",
                      limit=lot, value=quantity, headroom=None), rounded
     return Check(Gate.LOT_SIZE, Decision.PASS, Code.LOT_SIZE,
-                 "quantity is a whole number of lots", limit=lot,
-                 value=quantity), rounded
+                 "quantity is a whole number of lots", lot, quantity), rounded
 
 
 def check_min_notional(quantity: float, price: float, rules: Rules) -> Check:
@@ -134,5 +133,4 @@ def check_min_notional(quantity: float, price: float, rules: Rules) -> Check:
                      f"notional {notional:.2f} is below the minimum {minimum:.2f}",
                      limit=minimum, value=round(notional, 6), headroom=headroom)
     return Check(Gate.MIN_NOTIONAL, Decision.PASS, Code.MIN_NOTIONAL,
-                 "notional meets the minimum",
-                 limit=minimum, value=round(notional, 6), headroom=headroom)
+                 "notional meets the minimum", minimum, round(notional, 6), headroom)

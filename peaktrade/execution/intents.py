@@ -52,7 +52,7 @@ class Intent(NamedTuple):
 def parse_intents(data: Any, *, source: str, routes: frozenset[str],
                   default_route: str = PAPER_ROUTE) -> list[Intent]:
     """One Intent or mapping, or a list of them, into Intents; InvalidIntent names bad fields."""
-    if isinstance(data, Intent | Mapping):
+    if type(data) is dict or isinstance(data, Intent | Mapping):
         return [_one(data, source, routes, default_route, "")]
     if not isinstance(data, list | tuple):
         raise InvalidIntent({"_schema": [
@@ -80,24 +80,25 @@ def _fast(item: Any, source: str, route: str) -> Intent | None:
     """The common well-formed MARKET order, built without the checks' messages; else None."""
     if type(item) is not dict or not item.keys() <= _FAST_FIELDS:
         return None
-    symbol, side, qty = item.get("symbol"), item.get("side"), item.get("quantity")
-    price = item.get("price")
+    get = item.get
+    symbol, side, qty, price = get("symbol"), get("side"), get("quantity"), get("price")
     if type(symbol) is not str or side not in SIDES or type(qty) not in (int, float) \
             or not 0 < qty < _FINITE_MAX:
         return None
     if price is not None and type(price) not in (int, float):
         return None
-    texts = [item.get(name) for name in ("strategy", "reason", "client_order_id", "source")]
-    for text in texts:
+    strategy, reason = get("strategy"), get("reason")
+    client_order_id, item_source = get("client_order_id"), get("source")
+    for text in (strategy, reason, client_order_id, item_source):
         if text is not None and (type(text) is not str or len(text) > MAX_TEXT):
             return None
     symbol = symbol.strip().upper()
     if not symbol or len(symbol) > 32:
         return None
     return Intent(symbol, side, float(qty), OrderType.MARKET, None, TimeInForce.DAY,
-                  None if price is None else float(price), texts[0] or None, (),
-                  texts[1] or None, None, texts[2] or None, route,
-                  (texts[3] or source).upper())
+                  None if price is None else float(price), strategy or None, (),
+                  reason or None, None, client_order_id or None, route,
+                  (item_source or source).upper())
 
 
 def _one(item: Any, source: str, routes: frozenset[str], default_route: str,

@@ -302,12 +302,12 @@ class Journal:
         """Serialise and append stamped records with one write; fsync and rotate as due."""
         if state.fd < 0:
             self._sync_with_file(state)
-        dumps = orjson.dumps
+        dumps, line = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         try:
             if len(records) == 1:
-                data = dumps(records[0], option=orjson.OPT_APPEND_NEWLINE)
+                data = dumps(records[0], option=line)
             else:
-                data = b"".join([dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records])
+                data = b"".join([dumps(r, option=line) for r in records])
         except TypeError as err:
             raise ValueError(f"event payload is not JSON-serialisable: {err}") from None
         if state.needs_newline:

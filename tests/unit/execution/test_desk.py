@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
+from peaktrade.config import load_config
+from peaktrade.events import format_ts
 from peaktrade.execution import (
     OrderNotCancellable,
     UnknownOrder,
     active_session_id,
 )
+from peaktrade.execution.decisions import moment_of
+from peaktrade.execution.rules import Rules
 from peaktrade.execution.state import DeskState
 from peaktrade.journal import read_events
 from tests.unit.execution.conftest import buy, sell
@@ -194,3 +200,13 @@ def test_heartbeats_are_journaled(desk, tmp_path):
     (record,) = journal_of(tmp_path, desk)
     assert record["kind"] == "heartbeat"
     assert record["payload"] == {"component": "demo", "status": "ok", "lag_ms": 3.25}
+
+
+def test_the_decision_time_is_the_canonical_timestamp_within_and_across_seconds():
+    rules = Rules.from_config(load_config({}, environ={}))
+    start = datetime(2026, 3, 2, 23, 59, 58, 999_999, tzinfo=UTC)
+    for step in (0, 1, 2, 999_999, 1_000_001, 86_400_000_000, 3):
+        moment = start + timedelta(microseconds=step)
+        assert moment_of(moment, rules).ts == format_ts(moment)
+    naive = datetime(2026, 3, 2, 14, 30, 0, 5)
+    assert moment_of(naive, rules).ts == "2026-03-02T14:30:00.000005Z"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from peaktrade.execution.follow import SessionTail
 from peaktrade.execution.state import DeskState
 from peaktrade.journal import Journal, read_events
+from peaktrade.journal.writer import new_record
 from tests.unit.execution.conftest import buy, sell
 
 
@@ -47,3 +50,34 @@ def test_tail_holds_a_partial_line_until_its_newline(tmp_path):
         fh.write(line[40:])
     assert [r["seq"] for r in tail.poll()] == [1]
     tail.close()
+
+
+def test_tail_skips_its_own_writes_across_rotations_and_still_reads_the_others(tmp_path):
+    journal = Journal(tmp_path, fsync="never", max_bytes=4096)
+    tail = SessionTail(tmp_path, "s1")
+    for _ in range(60):
+        with journal.locked("s1") as writer:
+            records = writer.append([{"kind": "heartbeat", "payload": {"pad": "x" * 100}}])
+            tail.wrote(records[-1]["seq"], writer.end)
+    assert list((tmp_path / "archive").iterdir())
+    assert tail.poll() == []
+    journal.append("s1", [{"kind": "alert", "payload": {}}])
+    assert [r["seq"] for r in tail.poll()] == [61]
+    journal.close()
+    tail.close()
+
+
+def test_trusted_append_writes_the_records_as_built_and_refuses_a_seq_that_does_not_follow(
+        tmp_path):
+    journal = Journal(tmp_path, fsync="never")
+    ts = "2026-03-02T14:30:00.000000Z"
+    with journal.locked("s1") as writer:
+        built = [new_record(seq, ts, "s1", "heartbeat", "paper", None, None, None, None,
+                            "DEMO", {"n": seq}) for seq in (1, 2)]
+        assert writer.append_trusted(built) is built
+        with pytest.raises(ValueError, match="continue s1 at seq 3"):
+            writer.append_trusted([new_record(4, ts, "s1", "heartbeat", "paper", None, None,
+                                              None, None, None, {})])
+    assert list(read_events(tmp_path, session_id="s1")) == built
+    assert journal.append("s1", [{"kind": "alert", "payload": {}}])[0]["seq"] == 3
+    journal.close()

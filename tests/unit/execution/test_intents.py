@@ -91,3 +91,11 @@ def test_quotes_need_a_price_and_a_sane_spread():
     with pytest.raises(InvalidIntent) as err:
         parse_quotes([{"symbol": "AAPL", "bid": 3, "ask": 2}])
     assert "above ask" in err.value.errors["0.bid"][0]
+
+
+@pytest.mark.parametrize("field, value", [("symbol", 7), ("strategy", 1.5), ("source", None)])
+def test_an_intent_built_in_code_must_carry_text_where_the_journal_keeps_text(field, value):
+    intent = Intent("AAPL", "BUY", 1.0, price=100.0)._replace(**{field: value})
+    with pytest.raises(InvalidIntent) as err:
+        parse(intent)
+    assert err.value.errors == {field: [f"{field} must be a string, got {value!r}"]}
