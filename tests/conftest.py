@@ -6,6 +6,7 @@ import pytest
 
 from peaktrade import create_app
 from peaktrade.journal import Journal
+from peaktrade.web import close_app
 
 
 @pytest.fixture
@@ -30,10 +31,7 @@ def app(log_dir, monkeypatch):
                       "journal": {"fsync": "never"}, "web": {"sse_keepalive_s": 0.2}})
     app.config["TESTING"] = True
     yield app
-    desk = app.extensions.get("peaktrade.desk")
-    if desk is not None:
-        desk.close()
-    app.extensions["peaktrade.journal"].close()
+    close_app(app)
 
 
 @pytest.fixture

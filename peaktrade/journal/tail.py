@@ -392,6 +392,14 @@ def broker_for(root: str | os.PathLike[str], *, poll_interval_s: float = 2.0) ->
         return broker
 
 
+def release_broker(root: str | os.PathLike[str]) -> None:
+    """Stop this process's broker of a journal directory, if it has one."""
+    with _BROKERS_LOCK:
+        broker = _BROKERS.pop((os.getpid(), Path(root).resolve()), None)
+    if broker is not None:
+        broker.stop()
+
+
 def _forget_after_fork() -> None:
     global _BROKERS_LOCK
     _BROKERS.clear()

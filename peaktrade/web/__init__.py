@@ -10,6 +10,7 @@ from flask import Flask
 
 from peaktrade.config import load_config
 from peaktrade.journal import Journal
+from peaktrade.journal.tail import release_broker
 from peaktrade.web import (
     alerting,
     api,
@@ -43,3 +44,14 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(module.bp)
     alerting.init_app(app)
     return app
+
+
+def close_app(app: Flask) -> None:
+    """Release what the app holds in this process: desk, live tail, dashboard, journal."""
+    journal: Journal = app.extensions["peaktrade.journal"]
+    desk = app.extensions.pop("peaktrade.desk", None)
+    if desk is not None:
+        desk.close()
+    release_broker(journal.root)
+    dashboard.release_pulses(journal.root)
+    journal.close()

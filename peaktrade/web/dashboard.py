@@ -178,6 +178,13 @@ def session_pulse(root: Path, session_id: str) -> SessionPulse:
     return pulse
 
 
+def release_pulses(root: Path) -> None:
+    """Let go of this process's figures (and open files) of a journal root."""
+    with _PULSES_LOCK:
+        for key in [k for k in _PULSES if k[0] == root]:
+            _PULSES.pop(key).close()
+
+
 def desk_controls() -> dict[str, Any] | None:
     """Kill switch, QA block and breakers from the desk; None when they cannot be read."""
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from peaktrade.web import close_app
+
 ORDER = {"symbol": "AAPL", "side": "BUY", "quantity": 1, "price": 100.0}
 
 
@@ -83,7 +85,7 @@ def test_tripped_breaker_blocks_then_manual_reset_releases(log_dir, monkeypatch)
         assert response.status_code == 200
         assert not any(b["tripped"] for b in response.get_json()["breakers"])
     finally:
-        app.extensions["peaktrade.journal"].close()
+        close_app(app)
 
 
 def test_resetting_an_unknown_breaker_is_an_error(client):

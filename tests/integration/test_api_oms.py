@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from peaktrade.web import close_app
+
 
 def seed(client):
     client.post("/api/v1/paper/orders", json=[
@@ -67,4 +69,4 @@ def test_two_workers_on_one_journal_show_the_same_blotter(app, client, log_dir):
             [placed["order_id"]]
         assert client.delete(f"/api/v1/paper/orders/{placed['order_id']}").status_code == 409
     finally:
-        other.extensions["peaktrade.journal"].close()
+        close_app(other)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from peaktrade.web import close_app
+
 HX = {"HX-Request": "true"}
 
 
@@ -140,4 +142,4 @@ def test_header_shows_a_tripped_breaker_and_resets_it(log_dir, monkeypatch):
         html = post(client, "/controls/breakers/TRADES_PER_DAY/reset", {}).get_data(as_text=True)
         assert "not tripped" in html
     finally:
-        app.extensions["peaktrade.journal"].close()
+        close_app(app)

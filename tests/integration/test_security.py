@@ -8,6 +8,7 @@ import stat
 import pytest
 
 from peaktrade import create_app
+from peaktrade.web import close_app
 from peaktrade.web.security import load_secret_key
 
 ORDER = {"symbol": "AAPL", "side": "BUY", "quantity": 1, "price": 100.0}
@@ -74,7 +75,7 @@ def token_app(log_dir, monkeypatch):
     app = create_app({"log_dir": str(log_dir), "demo": {"enabled": False},
                       "journal": {"fsync": "never"}, "web": {"api_token": TOKEN}})
     yield app
-    app.extensions["peaktrade.journal"].close()
+    close_app(app)
 
 
 def test_with_a_token_api_writes_without_it_are_401(token_app):
@@ -145,7 +146,7 @@ def test_two_apps_on_one_journal_share_sessions(log_dir, app):
     try:
         assert other.secret_key == app.secret_key
     finally:
-        other.extensions["peaktrade.journal"].close()
+        close_app(other)
 
 
 def test_security_headers_on_pages_and_api(client):

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from peaktrade.journal import Journal
+from peaktrade.web import close_app
 
 
 def _fill(symbol="BTC-USD", kind="fill", **payload):
@@ -168,7 +169,7 @@ def test_stream_cap_answers_503_with_retry_after(log_dir, monkeypatch):
         assert second.headers["Retry-After"].isdigit()
     finally:
         first.close()
-        app.extensions["peaktrade.journal"].close()
+        close_app(app)
 
 
 def test_many_subscribers_of_one_filter_share_one_render(app, journal):
