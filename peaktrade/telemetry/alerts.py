@@ -18,7 +18,6 @@ cooldown, acknowledgement and snooze survive restarts.
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -29,6 +28,7 @@ from typing import Any
 
 from peaktrade.events import DESK_SESSION, format_ts, parse_ts
 from peaktrade.journal import Journal, JournalError, LineStats, read_events
+from peaktrade.telemetry.health import journal_writable
 from peaktrade.telemetry.replay import Chain, Replay
 
 P1 = "P1"
@@ -206,17 +206,6 @@ def _control_findings(obs: Observation) -> list[Finding]:
                                 f"limit {breaker.get('limit')}), resets at "
                                 f"{breaker.get('resets_at') or 'manual reset'}"))
     return out
-
-
-def journal_writable(root: Path) -> tuple[bool, str | None]:
-    """Whether a file can be created in the journal folder, and why not."""
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=root, prefix=".alert-probe-"):
-            pass
-    except OSError as err:
-        return False, f"journal folder {root} is not writable: {err.strerror}"
-    return True, None
 
 
 def observe(root: Path, session_id: str | None, limits: Thresholds, *, now: datetime,

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 from flask import Blueprint, jsonify
 
 from peaktrade import __version__
+from peaktrade.telemetry.health import journal_writable
 from peaktrade.web.context import get_journal
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-
-
-def journal_writable(path: str) -> tuple[bool, str | None]:
-    """Whether a file can be created in the journal folder, and why not."""
-    try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".health-"):
-            pass
-    except OSError as err:
-        return False, f"journal directory {path} is not writable: {err.strerror}"
-    return True, None
 
 
 @bp.get("/health")

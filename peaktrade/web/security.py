@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -51,7 +52,15 @@ def load_secret_key(configured: str | None, journal_root: Path) -> str:
         return configured
     path = Path(journal_root) / SECRET_KEY_FILE
     if not path.exists():
-        _create_secret_key(path)
+        try:
+            _create_secret_key(path)
+        except OSError as err:
+            # An unwritable journal must still let /api/health answer 503 and say why;
+            # until it is fixed, each worker signs its forms with a key of its own.
+            logging.getLogger(__name__).warning(
+                "cannot store a shared secret key in %s (%s); using a per-process key",
+                path.parent, err.strerror)
+            return secrets.token_hex(32)
     key = path.read_text(encoding="ascii").strip()
     if len(key) < 32:
         raise RuntimeError(f"{path} holds a secret key of {len(key)} characters; "
