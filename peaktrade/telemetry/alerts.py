@@ -65,13 +65,13 @@ class AlertError(ValueError):
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The `[alerts]` limits the rules compare against."""
+    """The `[alerts]` limits the rules compare against (defaults live in the config only)."""
 
-    error_rate_pct: float = 10.0
-    window_s: float = 300.0
-    latency_p95_s: float = 10.0
-    silence_minutes: float = 5.0
-    cooldown_s: float = 900.0
+    error_rate_pct: float
+    window_s: float
+    latency_p95_s: float
+    silence_minutes: float
+    cooldown_s: float
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Thresholds:

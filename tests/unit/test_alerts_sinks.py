@@ -26,6 +26,11 @@ ALERT = {"alert_id": "al-1", "state": "firing", "rule": "kill_switch", "severity
 NOW = datetime(2026, 3, 2, 14, 0, 0, tzinfo=UTC)
 
 
+def configured_limits(**alerts) -> Thresholds:
+    """The `[alerts]` thresholds as the configuration builds them, with some overridden."""
+    return Thresholds.from_config(load_config({"alerts": alerts}, environ={}))
+
+
 def sent(call):
     return json.loads(call.request.body)
 
@@ -107,7 +112,7 @@ def test_sinks_come_from_the_alerts_config():
 def test_one_delivery_per_dedupe_key_within_the_cooldown_even_across_desks(log_dir):
     responses.post(HOOK, status=200)
     clock = {"now": NOW}
-    limits = Thresholds(cooldown_s=600)
+    limits = configured_limits(cooldown_s=600)
 
     def desk():
         return AlertDesk(Journal(log_dir, fsync="never"), limits, [Sink(HOOK)],
@@ -127,7 +132,7 @@ def test_one_delivery_per_dedupe_key_within_the_cooldown_even_across_desks(log_d
 @responses.activate
 def test_a_failed_delivery_is_journaled_as_an_error(log_dir):
     responses.post(HOOK, status=500)
-    AlertDesk(Journal(log_dir, fsync="never"), Thresholds(),
+    AlertDesk(Journal(log_dir, fsync="never"), configured_limits(),
               [Sink(HOOK, retries=1, sleep=no_sleep([]))], active_session=lambda: None,
               controls=lambda: {"kill_switch": {"engaged": True}, "breakers": []},
               clock=lambda: NOW).check()
