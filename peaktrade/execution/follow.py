@@ -30,6 +30,9 @@ class SessionTail:
         self._ino = -1
         self._offset = 0
         self._partial = b""
+        # The segment last followed was drained after it rotated away and no active file
+        # was open since: only archive segments that start after last_seq can be new.
+        self._drained_rotated = False
 
     def close(self) -> None:
         if self._fh is not None:
@@ -47,14 +50,14 @@ class SessionTail:
             if st.st_size == self._offset:
                 return []
             out: list[dict] = []
-            self._drain(out)
+            self._drain(out, st.st_size)
             return out
         out = []
-        drained = self._fh is not None
-        if drained:
+        if self._fh is not None:
             self._drain(out)  # the rotated segment: nothing more is written to it
             self.close()
-        self._read_archive(out, only_newer=drained)
+            self._drained_rotated = True
+        self._read_archive(out, only_newer=self._drained_rotated)
         if st is not None:
             self._open()
             self._drain(out)
@@ -92,11 +95,21 @@ class SessionTail:
         self._ino = os.fstat(fh.fileno()).st_ino
         self._offset = 0
         self._partial = b""
+        self._drained_rotated = False
 
-    def _drain(self, out: list[dict]) -> None:
-        fh = self._fh
-        fh.seek(self._offset)
-        while chunk := fh.read(_CHUNK):
+    def _drain(self, out: list[dict], size: int | None = None) -> None:
+        """Read from the offset up to `size` (the file's size when not given).
+
+        Exactly what is there is read: a buffered read of a whole chunk would allocate
+        (and map) a megabyte on every poll, which costs more than the records.
+        """
+        fd = self._fh.fileno()
+        if size is None:
+            size = os.fstat(fd).st_size
+        while self._offset < size:
+            chunk = os.pread(fd, min(_CHUNK, size - self._offset), self._offset)
+            if not chunk:
+                break  # truncated under us
             self._offset += len(chunk)
             parts = chunk.split(b"\n")
             parts[0] = self._partial + parts[0]

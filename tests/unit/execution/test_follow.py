@@ -81,3 +81,17 @@ def test_trusted_append_writes_the_records_as_built_and_refuses_a_seq_that_does_
     assert list(read_events(tmp_path, session_id="s1")) == built
     assert journal.append("s1", [{"kind": "alert", "payload": {}}])[0]["seq"] == 3
     journal.close()
+
+
+def test_tail_polled_between_a_rotation_and_the_next_append_reads_each_record_once(tmp_path):
+    journal = Journal(tmp_path, fsync="never", max_bytes=2048)
+    tail = SessionTail(tmp_path, "s1")
+    seen = []
+    for _ in range(40):
+        journal.append("s1", [{"kind": "heartbeat", "payload": {"pad": "x" * 100}}])
+        journal.flush()  # compression of a rotated segment has finished
+        seen += [r["seq"] for r in tail.poll()]
+    assert len(list((tmp_path / "archive").iterdir())) > 2
+    assert seen == list(range(1, 41))
+    journal.close()
+    tail.close()
