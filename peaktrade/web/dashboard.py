@@ -1,10 +1,11 @@
-"""The dashboard: heartbeat banner, KPI tiles, veto reasons, controls state.
+"""The dashboard: heartbeat banner, open alerts, KPI tiles, veto reasons, controls state.
 
 Figures come from a per-process window of the active session: its newest records when
 the dashboard is first opened, then every record the journal gains. The window holds
 between WINDOW_RECORDS and twice that many of the newest events (it is rebuilt from the
 newest WINDOW_RECORDS when it reaches twice), so a render never sorts an unbounded
-history and nothing rescans a large session per request.
+history and nothing rescans a large session per request. Open alerts are read from the
+desk journal again only when that file changed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,9 +22,10 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, render_template
 
-from peaktrade.events import format_ts
-from peaktrade.journal import JournalCursor, LineStats, read_events
+from peaktrade.events import DESK_SESSION, format_ts
+from peaktrade.journal import JournalCursor, LineStats, active_path, read_events
 from peaktrade.journal.tail import Subscription
+from peaktrade.telemetry.alerts import P1, P2, Incident, read_book
 from peaktrade.telemetry.summary import SummaryBuilder
 from peaktrade.web.context import get_broker, get_config, get_desk, get_journal
 from peaktrade.web.stream import (
@@ -165,6 +167,45 @@ _PULSES: dict[tuple[Path, str], SessionPulse] = {}
 _PULSES_LOCK = threading.Lock()
 
 
+@dataclass(frozen=True)
+class DeskAlerts:
+    """The open alerts (P1 first, then the oldest) and the snoozes, as of one desk journal."""
+
+    version: tuple[int, int, int] | None
+    incidents: tuple[Incident, ...] = ()
+    snoozed_until: Mapping[str, str] = field(default_factory=dict)
+    problem: str | None = None
+
+
+_ALERTS: dict[Path, DeskAlerts] = {}
+_ALERTS_LOCK = threading.Lock()
+
+
+def desk_alerts(root: Path) -> DeskAlerts:
+    """Open alerts, read again only when the desk journal's inode, size or mtime changed."""
+    try:
+        st = active_path(root, DESK_SESSION).stat()
+        version = (st.st_ino, st.st_size, st.st_mtime_ns)
+    except FileNotFoundError:
+        version = None
+    except OSError as err:
+        return DeskAlerts(None, problem=f"{type(err).__name__}: {err}")
+    # One reader per change: the other dashboards of this process wait and share its result.
+    with _ALERTS_LOCK:
+        cached = _ALERTS.get(root)
+        if cached is not None and cached.version == version:
+            return cached
+        try:
+            book = read_book(root)
+        except Exception as err:  # noqa: BLE001 - an unreadable alert shows on the panel, not a 500
+            current_app.logger.exception("dashboard could not read the open alerts")
+            return DeskAlerts(version, problem=f"{type(err).__name__}: {err}")
+        # The order of `open_incidents`, from the one read that also gives the snoozes.
+        incidents = sorted(book.open_by_key.values(), key=lambda i: (i.severity, i.opened_at))
+        alerts = _ALERTS[root] = DeskAlerts(version, tuple(incidents), dict(book.snoozed_until))
+        return alerts
+
+
 def session_pulse(root: Path, session_id: str) -> SessionPulse:
     """This process's incremental figures of a session (seeded on first use)."""
     key = (root, session_id)
@@ -179,10 +220,12 @@ def session_pulse(root: Path, session_id: str) -> SessionPulse:
 
 
 def release_pulses(root: Path) -> None:
-    """Let go of this process's figures (and open files) of a journal root."""
+    """Let go of this process's figures (and open files) and open alerts of a journal root."""
     with _PULSES_LOCK:
         for key in [k for k in _PULSES if k[0] == root]:
             _PULSES.pop(key).close()
+    with _ALERTS_LOCK:
+        _ALERTS.pop(root, None)
 
 
 def desk_controls() -> dict[str, Any] | None:
@@ -195,8 +238,8 @@ def desk_controls() -> dict[str, Any] | None:
 
 
 def banner(controls: dict[str, Any] | None, pulse: SessionPulse | None,
-           now: datetime) -> Banner:
-    """Red for a halted desk or a failing component, amber for degraded, green otherwise."""
+           now: datetime, alerts: Sequence[Incident] = ()) -> Banner:
+    """Red for a halted desk, a failing component or a P1 alert, amber for degraded."""
     if controls is None:
         return Banner("red", "Controls cannot be read: the desk counts as halted (fail closed)")
     kill = controls["kill_switch"]
@@ -210,6 +253,9 @@ def banner(controls: dict[str, Any] | None, pulse: SessionPulse | None,
         beat = failing[0]
         return Banner("red", f"Component {beat.component} reports {beat.status} "
                              f"(last heartbeat {beat.ts[11:19]} UTC)")
+    p1 = [a for a in alerts if a.severity == P1]
+    if p1:
+        return _alert_banner("red", p1)
     tripped = [b for b in controls["breakers"] if b.get("tripped")]
     if tripped:
         first = tripped[0]
@@ -217,6 +263,9 @@ def banner(controls: dict[str, Any] | None, pulse: SessionPulse | None,
                                f" (resets {first.get('resets_at') or 'on manual reset'})")
     if controls["qa_block"]["blocked"]:
         return Banner("amber", f"QA block: {controls['qa_block'].get('reason') or 'no reason'}")
+    p2 = [a for a in alerts if a.severity == P2]
+    if p2:
+        return _alert_banner("amber", p2)
     stale_before = format_ts(now - timedelta(seconds=STALE_HEARTBEAT_S))
     stale = [b for b in beats if b.ts < stale_before]
     if stale:
@@ -228,6 +277,26 @@ def banner(controls: dict[str, Any] | None, pulse: SessionPulse | None,
     if beats:
         return Banner("green", f"All {len(beats)} components healthy; kill switch released")
     return Banner("green", "Desk up, kill switch released; no component heartbeats yet")
+
+
+def _alert_banner(level: str, alerts: Sequence[Incident]) -> Banner:
+    """The first alert nobody acknowledged yet (else the first), and how many more are open."""
+    first = next((a for a in alerts if a.acked_by is None), alerts[0])
+    acked = f" (acknowledged by {first.acked_by})" if first.acked_by else ""
+    more = f" (+{len(alerts) - 1} more {first.severity} open)" if len(alerts) > 1 else ""
+    return Banner(level, f"{first.severity} alert {first.rule}: {first.message}{acked}{more}")
+
+
+def _alert_rows(alerts: DeskAlerts, now: datetime) -> list[dict[str, Any]]:
+    """Each open alert with its state on the dashboard: open, acked or snoozed (until)."""
+    now_ts = format_ts(now)
+    rows = []
+    for incident in alerts.incidents:
+        until = alerts.snoozed_until.get(incident.rule)
+        snoozed = until if until is not None and until > now_ts else None
+        state = "acked" if incident.acked_by else "snoozed" if snoozed else "open"
+        rows.append({"incident": incident, "state": state, "snoozed_until": snoozed})
+    return rows
 
 
 def _chart(pulse: SessionPulse | None, now: datetime) -> dict[str, Any]:
@@ -265,14 +334,16 @@ def _vetoes_24h(pulse: SessionPulse | None, now: datetime) -> list[tuple[str, in
     return total.most_common(10)
 
 
-def dashboard_context(session_id: str | None, controls: dict[str, Any] | None) -> dict[str, Any]:
-    """Everything the dashboard shows, from the session window and the desk controls."""
+def dashboard_context(session_id: str | None, controls: dict[str, Any] | None,
+                      alerts: DeskAlerts) -> dict[str, Any]:
+    """Everything the dashboard shows, from the session window, controls and open alerts."""
     now = datetime.now(UTC)
     pulse = session_pulse(get_journal().root, session_id) if session_id else None
     with pulse.lock if pulse else contextlib.nullcontext():
         summary = pulse.window.result(pulse.line_stats()) if pulse else None
         context = {
-            "banner": banner(controls, pulse, now), "chart": _chart(pulse, now),
+            "banner": banner(controls, pulse, now, alerts.incidents),
+            "chart": _chart(pulse, now),
             "vetoes_24h": _vetoes_24h(pulse, now),
             "truncated": pulse.truncated if pulse else False,
             "last_seq": pulse.last_seq if pulse else 0,
@@ -280,6 +351,7 @@ def dashboard_context(session_id: str | None, controls: dict[str, Any] | None) -
     kinds = summary["kind_counts"] if summary else {}
     return {
         **context, "session_id": session_id, "summary": summary, "controls": controls,
+        "alerts": _alert_rows(alerts, now), "alerts_problem": alerts.problem,
         "tiles": {"attempted": kinds.get("intent", 0), "executed": kinds.get("order", 0),
                   "vetoed": summary["vetoes"]["count"] if summary else 0,
                   "fills": kinds.get("fill", 0), "errors": kinds.get("error", 0)},
@@ -301,20 +373,23 @@ def format_pct(value: float | None) -> str:
 
 @bp.get("/")
 def index():
-    """Heartbeat banner, KPI tiles, veto reasons, strategies, controls and the last hour."""
+    """Heartbeat banner, open alerts, KPI tiles, veto reasons, strategies, controls."""
     session_id = active_session()
-    return render_template("dashboard.html", **dashboard_context(session_id, desk_controls()))
+    context = dashboard_context(session_id, desk_controls(), desk_alerts(get_journal().root))
+    return render_template("dashboard.html", **context)
 
 
 def _render_live(app: Flask, session_id: str | None) -> tuple[Any, bytes]:
     with app.app_context():
         controls = desk_controls()
-        pulse = session_pulse(get_journal().root, session_id) if session_id else None
+        root = get_journal().root
+        alerts = desk_alerts(root)
+        pulse = session_pulse(root, session_id) if session_id else None
         key = (pulse.last_seq if pulse else 0, session_id, repr(controls),
-               time.strftime("%H:%M"))
+               alerts.version, alerts.problem, time.strftime("%H:%M"))
 
         def render() -> bytes:
-            context = dashboard_context(session_id, controls)
+            context = dashboard_context(session_id, controls, alerts)
             html = render_template("_dashboard_live.html", oob=True, **context)
             return sse_data(html)
 
