@@ -139,6 +139,10 @@ class AlertBook:
     open_by_key: dict[str, Incident]
     snoozed_until: dict[str, str]
 
+    def open_incidents(self) -> list[Incident]:
+        """Open alerts for a page or a command: P1 first, then the oldest first."""
+        return sorted(self.open_by_key.values(), key=lambda i: (i.severity, i.opened_at))
+
 
 def evaluate_rules(obs: Observation, limits: Thresholds) -> list[Finding]:
     """Every rule whose condition holds in the observation."""
@@ -265,9 +269,8 @@ def read_book(root: Path) -> AlertBook:
 
 
 def open_incidents(root: Path) -> list[Incident]:
-    """Open alerts for a page or a command: P1 first, then the oldest first."""
-    return sorted(read_book(root).open_by_key.values(),
-                  key=lambda i: (i.severity, i.opened_at))
+    """Open alerts of a journal root: P1 first, then the oldest first."""
+    return read_book(root).open_incidents()
 
 
 def _apply(rec: dict, incidents: dict[str, Incident], open_by_key: dict[str, Incident],
@@ -275,7 +278,9 @@ def _apply(rec: dict, incidents: dict[str, Incident], open_by_key: dict[str, Inc
     payload = rec["payload"]
     state = payload.get("state")
     alert_id = payload.get("alert_id")
-    if state == FIRING and isinstance(alert_id, str):
+    if not isinstance(alert_id, str):
+        alert_id = None  # a malformed id matches no incident
+    if state == FIRING and alert_id is not None:
         incident = incidents.get(alert_id)
         if incident is None:
             incident = incidents[alert_id] = Incident(

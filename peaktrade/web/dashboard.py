@@ -200,9 +200,8 @@ def desk_alerts(root: Path) -> DeskAlerts:
         except Exception as err:  # noqa: BLE001 - an unreadable alert shows on the panel, not a 500
             current_app.logger.exception("dashboard could not read the open alerts")
             return DeskAlerts(version, problem=f"{type(err).__name__}: {err}")
-        # The order of `open_incidents`, from the one read that also gives the snoozes.
-        incidents = sorted(book.open_by_key.values(), key=lambda i: (i.severity, i.opened_at))
-        alerts = _ALERTS[root] = DeskAlerts(version, tuple(incidents), dict(book.snoozed_until))
+        alerts = _ALERTS[root] = DeskAlerts(version, tuple(book.open_incidents()),
+                                            dict(book.snoozed_until))
         return alerts
 
 

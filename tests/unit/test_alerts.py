@@ -238,3 +238,18 @@ def test_open_incidents_list_p1_first_and_drop_resolved_ones(log_dir):
     controls["breakers"] = []
     desk.check()
     assert [i.rule for i in open_incidents(log_dir)] == [SESSION_SILENT]
+
+
+def test_an_alert_event_with_a_malformed_id_is_ignored_not_fatal(tmp_path):
+    from peaktrade.events import DESK_SESSION
+    from peaktrade.journal import Journal
+    from peaktrade.telemetry.alerts import read_book
+
+    journal = Journal(tmp_path, fsync="never")
+    journal.append(DESK_SESSION, [
+        {"kind": "alert", "payload": {"state": "acked", "alert_id": ["not", "an", "id"]}},
+        {"kind": "alert", "payload": {"state": "resolved", "alert_id": {"x": 1}}},
+    ])
+    journal.close()
+    book = read_book(tmp_path)
+    assert book.incidents == {} and book.open_incidents() == []
