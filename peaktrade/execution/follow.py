@@ -25,6 +25,7 @@ class SessionTail:
         self.root = Path(root)
         self.session_id = session_id
         self.path = active_path(self.root, session_id)
+        self._path = str(self.path)  # stat on every decision: skip the Path conversion
         self.last_seq = 0
         self._fh = None
         self._ino = -1
@@ -43,7 +44,7 @@ class SessionTail:
     def poll(self) -> list[dict]:
         """Every complete record appended by anyone since the last poll, in seq order."""
         try:
-            st = os.stat(self.path)
+            st = os.stat(self._path)
         except FileNotFoundError:
             st = None
         if st is not None and st.st_ino == self._ino:
