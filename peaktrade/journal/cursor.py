@@ -10,6 +10,7 @@ from peaktrade.journal.files import active_path, archive_segments
 from peaktrade.journal.reader import (
     MAX_LINE_BYTES,
     LineStats,
+    iter_lines_reversed,
     read_events,
     read_file,
     segments_after,
@@ -98,9 +99,9 @@ class JournalCursor:
             self.last_seq = last["seq"] if last else 0
             self._needs_archive = True
             return
-        last = next(iter(read_events(self.path, newest_first=True, limit=1)), None)
-        self.last_seq = last["seq"] if last else 0
-        # Start after the last complete line: a write in progress is read when it ends.
+        # Start after the last complete line (a write in progress is read when it ends),
+        # and take the last seq from the lines before that point: an append landing
+        # between the two steps is then read by the next poll, not skipped.
         pos = self._fh.seek(0, os.SEEK_END)
         self._offset = 0
         while pos > 0:
@@ -111,8 +112,20 @@ class JournalCursor:
                 self._offset = start + newline + 1
                 break
             pos = start
+        last = None
+        for line in iter_lines_reversed(self._fh, self._offset):
+            last = parse_line(line, 0, self.session_id) if line else None
+            if last is not None:
+                break
+        self.last_seq = last["seq"] if last else 0
         if last is not None and last["v"] == LEGACY_VERSION:
-            self._line_no = last["seq"]
+            self._fh.seek(0)
+            remaining, self._line_no = self._offset, 0
+            while remaining > 0:
+                chunk = self._fh.read(min(remaining, 1 << 20))
+                remaining -= len(chunk)
+                self._line_no += chunk.count(b"\n")
+            self.last_seq = self._line_no
 
     def _open(self) -> bool:
         try:
