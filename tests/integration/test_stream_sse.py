@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -32,10 +33,13 @@ class SSEReader:
         chunk = next(self.chunks)
         return chunk.decode() if isinstance(chunk, bytes) else chunk
 
-    def events(self, count):
+    def events(self, count, timeout=20.0):
         """The next `count` messages that carry an id, skipping comments and keepalives."""
+        deadline = time.monotonic() + timeout
         out = []
         while len(out) < count:
+            # Keepalives arrive often in tests, so a stalled stream fails here, never hangs.
+            assert time.monotonic() < deadline, f"{len(out)} of {count} events in {timeout}s"
             raw = self.message()
             fields = [line for line in raw.split("\n") if not line.startswith(":")]
             ids = [line[4:] for line in fields if line.startswith("id: ")]
