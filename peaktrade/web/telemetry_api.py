@@ -85,15 +85,15 @@ class TimelineArgs(Schema):
     symbol = CommaList()
     strategy = fields.String(load_default=None)
     decision = CommaList(DECISIONS)
+    since = TimeArg(data_key="from", load_default=None)
+    until = TimeArg(data_key="to", load_default=None)
     limit = LimitArg(load_default=DEFAULT_LIMIT)
 
 
 class TelemetryArgs(TimelineArgs):
-    """Query arguments of /api/telemetry: the timeline's, plus session, time range, format."""
+    """Query arguments of /api/telemetry: the timeline's, plus session and format."""
 
     session_id = fields.String(load_default=None)
-    since = TimeArg(data_key="from", load_default=None)
-    until = TimeArg(data_key="to", load_default=None)
     limit = LimitArg(load_default=None)
     format = fields.String(load_default="json", validate=validate.OneOf(
         FORMATS, error="format must be one of json, csv, jsonl, got {input!r}"))
@@ -144,8 +144,10 @@ def _bad_query(err: BadQuery) -> Response:
 
 def parse_args(schema: Schema, **known: Any) -> TelemetryQuery:
     """Validate query arguments: 422 naming every bad argument and what is allowed."""
+    # A repeated argument (kind=fill&kind=order) means the same as kind=fill,order.
+    args = {key: ",".join(request.args.getlist(key)) for key in request.args}
     try:
-        values = schema.load(request.args)
+        values = schema.load(args)
     except ValidationError as err:
         messages = {key: value if isinstance(value, list) else [str(value)]
                     for key, value in err.messages.items()}
@@ -177,7 +179,7 @@ def live_execution(session_id: str):
     reader = query.reader(newest_first=True, limit=query.limit)
     records = list(reader)
     return jsonify({"timeline": [timeline_item(rec) for rec in records],
-                    "summary": summarize(records, reader.stats),
+                    "summary": summarize(reversed(records), reader.stats),
                     "filters": query.as_dict(), "count": len(records)})
 
 
@@ -214,7 +216,7 @@ def _export(query: TelemetryQuery) -> Response:
     else:
         records = query.reader()
     if query.format == "csv":
-        body, mimetype = csv_chunks(records), "text/csv; charset=utf-8"
+        body, mimetype = csv_chunks(records), "text/csv"
     else:
         body, mimetype = jsonl_chunks(records), "application/x-ndjson"
     name = export_file_name(query.session_id, query.kind, query.format)

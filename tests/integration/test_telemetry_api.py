@@ -45,6 +45,25 @@ def test_live_timeline_is_newest_first_with_descriptions_and_summary(client, gol
     assert body["filters"]["limit"] == 5 and body["filters"]["session_id"] == "golden_session_ok"
 
 
+def test_live_timeline_summary_joins_orders_and_fills_like_the_cli(client, golden):
+    body = client.get("/api/live/execution/golden_session_ok?limit=1000").get_json()
+    whole = summarize_path(golden / "golden_session_ok.jsonl")
+    assert body["summary"]["fill_rate"] == whole["fill_rate"]
+    assert body["summary"]["latency_ms"] == whole["latency_ms"]
+
+
+def test_live_timeline_takes_a_time_range_and_repeated_kinds(client, golden):
+    items = client.get("/api/live/execution/golden_session_ok?limit=1000").get_json()["timeline"]
+    middle = items[len(items) // 2]["ts"]
+    body = client.get(f"/api/live/execution/golden_session_ok?to={middle}").get_json()
+    assert body["count"] and all(item["ts"] <= middle for item in body["timeline"])
+    assert body["filters"]["to"] == middle
+    assert client.get("/api/live/execution/golden_session_ok?from=soon").status_code == 422
+    both = client.get("/api/live/execution/golden_session_ok?kind=fill&kind=order").get_json()
+    assert both["filters"]["kind"] == ["fill", "order"]
+    assert {item["kind"] for item in both["timeline"]} == {"fill", "order"}
+
+
 def test_live_timeline_filters_before_the_limit(client, golden):
     body = client.get("/api/live/execution/golden_session_ok?kind=fill&symbol=ETH-USD"
                       "&limit=2").get_json()
@@ -162,6 +181,7 @@ def test_csv_streams_every_column_filled_with_the_file_name(client, golden):
     response = client.get("/api/telemetry?session_id=golden_session_ok&format=csv&kind=fill")
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert response.headers["Content-Disposition"] == \
         'attachment; filename="telemetry_golden_session_ok_fill.csv"'
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
