@@ -87,30 +87,72 @@ class Text(fields.String):
         return text or None
 
 
-def _unknown_field_message(allowed: Iterable[str]) -> str:
-    return f"unknown field; allowed fields are {', '.join(sorted(allowed))}"
+# marshmallow's stock messages, said again with the field, the value and what is allowed.
+_EXPECTED = {
+    "Not a valid string.": "must be a string",
+    "Not a valid list.": "must be a list",
+    "Not a valid integer.": "must be a whole number",
+    "Not a valid number.": "must be a number",
+    "Not a valid boolean.": "must be true or false",
+    "Not a valid mapping type.": "must be a JSON object",
+    "Field may not be null.": "may not be null",
+    "Missing data for required field.": "is required",
+}
 
 
-class _Strict(Schema):
+class _Explained(Schema):
+    """Every error names the field, the value it got and what is allowed."""
+
+    def handle_error(self, error: ValidationError, data: Any, *, many: bool, **kwargs: Any) -> None:
+        allowed = sorted(f.data_key or name for name, f in self.load_fields.items())
+        explain_errors(error.messages, data, allowed)
+        raise error
+
+
+class _Strict(_Explained):
     """Unknown fields are an error that lists the allowed ones."""
 
     class Meta:
         unknown = RAISE
 
-    def handle_error(self, error: ValidationError, data: Any, *, many: bool, **kwargs: Any) -> None:
-        allowed = [f.data_key or name for name, f in self.load_fields.items()]
-        _rewrite_unknown(error.messages, _unknown_field_message(allowed))
-        raise error
 
-
-def _rewrite_unknown(messages: Any, replacement: str) -> None:
+def explain_errors(messages: Any, data: Any, allowed: list[str]) -> None:
+    """Rewrite stock messages in place, reading each bad value from the input."""
     if not isinstance(messages, dict):
         return
     for key, value in messages.items():
-        if value == ["Unknown field."]:
-            messages[key] = [replacement]
-        else:
-            _rewrite_unknown(value, replacement)
+        given = data if key == "_schema" else _lookup(data, key)
+        if isinstance(value, dict):
+            explain_errors(value, given, allowed)
+        elif isinstance(value, list):
+            messages[key] = [_explain(str(key), text, given, allowed) for text in value]
+
+
+def _lookup(data: Any, key: Any) -> Any:
+    if isinstance(data, Mapping):
+        return data.get(key)
+    if isinstance(data, list) and isinstance(key, int) and 0 <= key < len(data):
+        return data[key]
+    return None
+
+
+def _explain(key: str, text: Any, given: Any, allowed: list[str]) -> Any:
+    if not isinstance(text, str):
+        return text
+    if text == "Unknown field.":
+        return f"unknown field {key!r}; allowed fields are {', '.join(allowed)}"
+    if text == "Invalid input type.":
+        return f"expected a JSON object, got {type(given).__name__}"
+    expected = _EXPECTED.get(text)
+    if expected is None:
+        return text
+    if expected in ("is required", "may not be null"):
+        return f"{key} {expected}"
+    try:
+        shown = orjson.dumps(given).decode()
+    except TypeError:
+        shown = repr(given)
+    return f"{key} {expected}, got {shown[:80]}"
 
 
 def _symbol(value: str) -> None:
@@ -295,7 +337,7 @@ class QaSchema(_Strict):
             raise ValidationError("reason is required: say why, it is journaled", "reason")
 
 
-class _Query(Schema):
+class _Query(_Explained):
     class Meta:
         unknown = EXCLUDE
 

@@ -221,3 +221,25 @@ def test_submit_answers_exactly_the_order_result_schema(client):
     [result] = submit(client, buy())
     assert ORDER_RESULT.dump(result) == result
     assert set(result) == set(ORDER_RESULT.fields)
+
+
+@pytest.mark.parametrize(("body", "field", "message"), [
+    ({"quantity": None}, "quantity", "quantity may not be null"),
+    ({"symbol": 5}, "symbol", "symbol must be a string, got 5"),
+    ({"strategy": [1]}, "strategy", "strategy must be a string, got [1]"),
+    ({"tags": "research_only"}, "tags", 'tags must be a list, got "research_only"'),
+    ({"confidence": "high"}, "confidence", 'confidence must be a number, got "high"'),
+    ({"colour": "red"}, "colour", "unknown field 'colour'; allowed fields are client_order_id"),
+])
+def test_wrong_types_are_422_naming_the_field_and_the_value(client, body, field, message):
+    order = {"symbol": "AAPL", "side": "BUY", "quantity": 1, "price": 100.0, **body}
+    response = client.post("/api/v1/paper/orders", json=order)
+    assert response.status_code == 422
+    assert response.get_json()["errors"][field][0].startswith(message)
+    assert client.get("/api/v1/paper/orders").get_json() == []
+
+
+def test_bad_query_arguments_are_422_naming_the_value(client):
+    response = client.get("/api/v1/paper/orders?limit=abc")
+    assert response.status_code == 422
+    assert response.get_json()["errors"]["limit"] == ['limit must be a whole number, got "abc"']
