@@ -46,7 +46,7 @@ from peaktrade.execution.pipeline import evaluate
 from peaktrade.execution.results import Check, OrderResult, Verdict
 from peaktrade.execution.rules import Rules
 from peaktrade.execution.state import ControlBoard, DeskState
-from peaktrade.journal import Journal, SessionWriter, newest
+from peaktrade.journal import Journal, JournalError, SessionWriter, newest
 from peaktrade.journal.writer import utc_now
 
 Clock = Callable[[], datetime]
@@ -92,7 +92,7 @@ class Desk:
         self._owns_journal = owns_journal
         self._mutex = threading.RLock()
         self._board = ControlBoard()
-        self._board_tail = SessionTail(journal.root, DESK_SESSION)
+        self._board_tail = SessionTail(journal.root, DESK_SESSION, report_unreadable=True)
         self._board_readable = True
         self._state: DeskState | None = None
         self._tail: SessionTail | None = None
@@ -390,7 +390,7 @@ class Desk:
         with self._mutex, self.journal.locked(DESK_SESSION) as writer:
             self._poll_board()
             if not self._board_readable:
-                raise DeskError("the desk journal cannot be read; controls are refused")
+                raise JournalError("the desk journal cannot be read; controls are refused")
             action = payload["action"]
             ks, qa = self._board.kill_switch, self._board.qa
             if action == Action.KILL_SWITCH_RELEASE:
@@ -441,7 +441,7 @@ class Desk:
         with self.journal.locked(DESK_SESSION) as writer:
             self._poll_board()
             if not self._board_readable:
-                raise DeskError("the desk journal cannot be read; no active session is known")
+                raise JournalError("the desk journal cannot be read; no active session is known")
             if self._board.session_id is None:
                 self._write_control(writer, {
                     "action": Action.SESSION_START, "actor": "desk",

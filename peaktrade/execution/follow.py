@@ -10,6 +10,7 @@ from peaktrade.journal import archive_segments, read_events
 from peaktrade.journal.files import active_path
 
 _CHUNK = 1 << 20
+UNREADABLE = "unreadable"  # the kind of the marker a tail reports for a bad line
 
 
 class SessionTail:
@@ -21,8 +22,12 @@ class SessionTail:
     active file is read from its start; seq drops anything already seen.
     """
 
-    def __init__(self, root: str | os.PathLike[str], session_id: str) -> None:
+    def __init__(self, root: str | os.PathLike[str], session_id: str, *,
+                 report_unreadable: bool = False) -> None:
         self.root = Path(root)
+        # A projection that must fail closed (the desk's controls) is told where bad
+        # lines stand among the records, as markers of kind UNREADABLE.
+        self.report_unreadable = report_unreadable
         self.session_id = session_id
         self.path = active_path(self.root, session_id)
         self._path = str(self.path)  # stat on every decision: skip the Path conversion
@@ -122,7 +127,11 @@ class SessionTail:
         if not line or line.isspace():
             return
         record = parse_line(line, 0, self.session_id)
-        if record is not None and record["seq"] > self.last_seq:
+        if record is None:
+            if self.report_unreadable:
+                out.append({"kind": UNREADABLE, "seq": self.last_seq, "ts": None,
+                            "payload": {"line": line[:120].decode("utf-8", "replace")}})
+        elif record["seq"] > self.last_seq:
             self.last_seq = record["seq"]
             out.append(record)
 

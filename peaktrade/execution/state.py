@@ -21,6 +21,7 @@ from peaktrade.execution.codes import (
     Status,
     TimeInForce,
 )
+from peaktrade.execution.follow import UNREADABLE
 from peaktrade.execution.results import OrderResult
 
 QTY_EPSILON = 1e-9  # quantities closer than this are equal (all quantities are lot multiples)
@@ -436,6 +437,15 @@ class ControlBoard:
     def apply(self, record: dict) -> None:
         """Fold one desk-journal record into the board."""
         self.last_seq = record["seq"]
+        if record["kind"] == UNREADABLE:
+            # A line that cannot be read may have been a control: fail closed until an
+            # operator has looked and releases the kill switch (a journaled release).
+            self.kill_switch = KillSwitchState(
+                True, KillSwitchMode.HALT, "desk",
+                f"the desk journal has an unreadable line after seq {record['seq']}: "
+                "controls cannot be trusted (fail closed); check it, then release",
+                self.kill_switch.since)
+            return
         if record["kind"] != Kind.CONTROL:
             return
         p = record["payload"]

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, jsonify, make_response, render_template, request
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    jsonify,
+    make_response,
+    render_template,
+    request,
+)
 from werkzeug.exceptions import HTTPException
+
+from peaktrade.journal import JournalError
 
 
 def wants_json() -> bool:
@@ -40,5 +50,22 @@ def _handle_http_error(err: HTTPException) -> Response:
     return response
 
 
+def _journal_unavailable(err: Exception) -> Response:
+    """The journal cannot be read or written: nothing was decided, say so (fail closed)."""
+    current_app.logger.error("journal unavailable: %s", err)
+    message = (f"the journal cannot be used ({err}); nothing was recorded or decided. "
+               "See /api/health.")
+    if wants_json():
+        response = error_response(503, message)
+    else:
+        response = make_response(render_template("error.html", status=503,
+                                                 title="Journal unavailable",
+                                                 message=message), 503)
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _handle_http_error)
+    app.register_error_handler(JournalError, _journal_unavailable)
+    app.register_error_handler(OSError, _journal_unavailable)
