@@ -347,6 +347,9 @@ class Journal:
         records = []
         session_id = state.session_id
         for index, event in enumerate(events):
+            if not isinstance(event, Mapping):
+                raise ValueError(f"event {index} must be an object with a kind and a payload, "
+                                 f"got {type(event).__name__}")
             get = event.get
             kind = get("kind")
             mode = get("mode") or self.mode

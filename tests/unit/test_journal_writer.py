@@ -217,3 +217,9 @@ def test_compress_leftovers_finishes_what_a_killed_writer_left(tmp_path):
     assert sorted(p.name for p in (tmp_path / "archive").iterdir()
                   if not p.name.endswith(".gz")) == []
     assert [r["seq"] for r in read_events(tmp_path, session_id="s")] == list(range(1, 41))
+
+
+def test_an_event_that_is_not_an_object_is_refused_and_nothing_is_written(journal, log_dir):
+    with pytest.raises(ValueError, match="event 1 must be an object .* got str"):
+        journal.append("s1", [{"kind": "intent"}, "not an event"])
+    assert not (log_dir / "s1.jsonl").exists() or (log_dir / "s1.jsonl").read_bytes() == b""
