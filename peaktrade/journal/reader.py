@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import heapq
+import os
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -226,30 +227,28 @@ def read_file(path: Path, stats: LineStats, default_session: str | None = None,
         stats.invalid += invalid
 
 
-def line_ranges(path: Path, parts: int) -> list[tuple[int, int | None]]:
-    """Up to `parts` byte ranges of a plain file, each starting at a line start, in order.
+def line_ranges(fd: int, parts: int) -> list[tuple[int, int | None]]:
+    """Up to `parts` byte ranges of an open plain file, each starting at a line start, in order.
 
     The last range runs to the end of the file (None), wherever that is when it is read.
     """
-    size = path.stat().st_size
+    size = os.fstat(fd).st_size
     starts = [0]
-    with open(path, "rb") as fh:
-        for index in range(1, parts):
-            start = _next_line_start(fh, max(size * index // parts, starts[-1]))
-            if start >= size:
-                break
-            if start > starts[-1]:
-                starts.append(start)
+    for index in range(1, parts):
+        start = _next_line_start(fd, max(size * index // parts, starts[-1]))
+        if start >= size:
+            break
+        if start > starts[-1]:
+            starts.append(start)
     return [(start, end) for start, end in zip(starts, [*starts[1:], None], strict=True)]
 
 
-def _next_line_start(fh: BinaryIO, offset: int) -> int:
+def _next_line_start(fd: int, offset: int) -> int:
     """The first offset >= `offset` where a line starts (the file's size if none does)."""
     if offset == 0:
         return 0
-    fh.seek(offset - 1)
     pos = offset - 1
-    while chunk := fh.read(CHUNK_BYTES):
+    while chunk := os.pread(fd, CHUNK_BYTES, pos):
         newline = chunk.find(b"\n")
         if newline >= 0:
             return pos + newline + 1
@@ -258,15 +257,15 @@ def _next_line_start(fh: BinaryIO, offset: int) -> int:
 
 
 class _ByteRange:
-    """A binary file read from `start` to `end` (None: its end) in CHUNK_BYTES-aligned reads.
+    """Bytes `start` to `end` (None: the end) of an open file, in CHUNK_BYTES-aligned reads.
 
     A whole-file read reads CHUNK_BYTES at a time from offset 0; reading a range in the
-    same blocks judges an oversized line exactly as the whole-file read does.
+    same blocks judges an oversized line exactly as the whole-file read does. Reads
+    with pread: processes sharing the descriptor share no file position.
     """
 
-    def __init__(self, path: Path, start: int, end: int | None) -> None:
-        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
-        self._fh.seek(start)
+    def __init__(self, fd: int, start: int, end: int | None) -> None:
+        self._fd = fd
         self._pos = start
         self._end = end
 
@@ -275,12 +274,12 @@ class _ByteRange:
         size -= self._pos % size
         if self._end is not None:
             size = min(size, self._end - self._pos)
-        data = self._fh.read(size) if size > 0 else b""
+        data = os.pread(self._fd, size, self._pos) if size > 0 else b""
         self._pos += len(data)
         return data
 
     def close(self) -> None:
-        self._fh.close()
+        """Nothing to do: the descriptor stays open for its owner."""
 
     def __enter__(self) -> _ByteRange:
         return self
@@ -289,15 +288,15 @@ class _ByteRange:
         self.close()
 
 
-def read_range(path: Path, start: int, end: int | None, stats: LineStats,
+def read_range(path: Path, fd: int, start: int, end: int | None, stats: LineStats,
                default_session: str | None = None, keep: Callable[[dict], bool] | None = None,
                payload_marker: bytes | None = None) -> Iterator[dict]:
-    """Records of the lines of a plain file between two line starts (see line_ranges).
+    """Records of the lines between two line starts (see line_ranges) of `path`, open as `fd`.
 
     Counts its lines as read_file does; a legacy line without a seq gets its line number
     within the range.
     """
-    opened: Any = _ByteRange(path, start, end)
+    opened: Any = _ByteRange(fd, start, end)
     return read_file(path, stats, default_session, keep, opened, payload_marker)
 
 

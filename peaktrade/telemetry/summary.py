@@ -545,54 +545,59 @@ def summarize_in_parts(path: str | Path, parts: int, **filters: Any) -> dict[str
     reader = read_events(path, payload_marker=VETO_MARKER, **filters)
     keep = None if reader.filter.passes_all else reader.filter
     ((session, _files),) = reader.files()
-    ranges = line_ranges(path, parts)
-    context = multiprocessing.get_context("fork")
-    children = []
-    try:
-        for start, end in ranges[1:]:
-            receiver, sender = context.Pipe(duplex=False)
-            child = context.Process(target=_summarize_range_in_child, daemon=True,
-                                    args=(sender, path, start, end, session, keep))
-            child.start()
-            sender.close()
-            children.append((child, receiver, start))
-        builder, stats = _summarize_range(path, *ranges[0], session, keep, after_start=False)
-        builder.sort_latencies()  # while the children finish: the quantiles then sort less
-        for child, receiver, start in children:
-            try:
-                answer = receiver.recv()
-            except EOFError:
-                raise RuntimeError(f"summary of {path} from byte {start}: the reading "
-                                   f"process ended with exit code {child.exitcode}") from None
-            if isinstance(answer, BaseException):
-                raise answer
-            part, part_stats = answer
-            if not builder.merge(part):
-                return None
-            stats.add(part_stats)
-    finally:
-        for child, receiver, _start in children:
-            receiver.close()
-            if child.is_alive():
-                child.terminate()
-            child.join()
+    # One open file for every part: a rename (a rotation) meanwhile changes nothing.
+    with open(path, "rb") as journal_file:
+        fd = journal_file.fileno()
+        ranges = line_ranges(fd, parts)
+        context = multiprocessing.get_context("fork")
+        children = []
+        try:
+            for start, end in ranges[1:]:
+                receiver, sender = context.Pipe(duplex=False)
+                child = context.Process(target=_summarize_range_in_child, daemon=True,
+                                        args=(sender, path, fd, start, end, session, keep))
+                child.start()
+                sender.close()
+                children.append((child, receiver, start))
+            builder, stats = _summarize_range(path, fd, *ranges[0], session, keep,
+                                              after_start=False)
+            builder.sort_latencies()  # while the children finish: the quantiles sort less
+            for child, receiver, start in children:
+                try:
+                    answer = receiver.recv()
+                except EOFError:
+                    raise RuntimeError(f"summary of {path} from byte {start}: the reading "
+                                       f"process ended with exit code {child.exitcode}"
+                                       ) from None
+                if isinstance(answer, BaseException):
+                    raise answer
+                part, part_stats = answer
+                if not builder.merge(part):
+                    return None
+                stats.add(part_stats)
+        finally:
+            for child, receiver, _start in children:
+                receiver.close()
+                if child.is_alive():
+                    child.terminate()
+                child.join()
     return builder.result(stats)
 
 
-def _summarize_range(path: Path, start: int, end: int | None, session: str | None,
+def _summarize_range(path: Path, fd: int, start: int, end: int | None, session: str | None,
                      keep: Any, *, after_start: bool) -> tuple[SummaryBuilder, LineStats]:
     """The builder and line stats of the lines between two line starts of a file."""
     stats = LineStats()
     builder = SummaryBuilder(after_start=after_start)
-    builder.add_all(read_range(path, start, end, stats, session, keep, VETO_MARKER))
+    builder.add_all(read_range(path, fd, start, end, stats, session, keep, VETO_MARKER))
     return builder, stats
 
 
-def _summarize_range_in_child(sender: Any, path: Path, start: int, end: int | None,
+def _summarize_range_in_child(sender: Any, path: Path, fd: int, start: int, end: int | None,
                               session: str | None, keep: Any) -> None:
     """In a forked child: send back a range's builder and line stats, or the error."""
     try:
-        answer: Any = _summarize_range(path, start, end, session, keep, after_start=True)
+        answer: Any = _summarize_range(path, fd, start, end, session, keep, after_start=True)
     except Exception as exc:
         answer = exc
     sender.send(answer)

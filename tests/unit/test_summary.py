@@ -8,7 +8,7 @@ import orjson
 
 from peaktrade.events import dumps
 from peaktrade.journal import Journal, LineStats
-from peaktrade.journal.reader import line_ranges
+from peaktrade.journal.reader import line_ranges, read_range
 from peaktrade.telemetry import summary
 from peaktrade.telemetry.summary import (
     SUMMARY_KEYS,
@@ -274,7 +274,8 @@ def test_a_journal_read_in_parts_sums_up_exactly_like_one_read(tmp_path, monkeyp
 def test_chains_of_the_mixed_journal_cross_the_range_boundaries(tmp_path):
     path = mixed_journal(tmp_path / "mixed.jsonl")
     data = path.read_bytes()
-    ranges = line_ranges(path, 4)
+    with open(path, "rb") as fh:
+        ranges = line_ranges(fh.fileno(), 4)
     assert len(ranges) == 4 and all(data[start - 1:start] == b"\n" for start, _ in ranges[1:])
     first_seen: dict[str, int] = {}
     crossing = 0
@@ -332,3 +333,15 @@ def test_an_oversized_line_is_judged_alike_in_parts(tmp_path):
         whole = summarize_path(path)
         for parts in (2, 3, 5):
             assert summarize_in_parts(path, parts) == whole
+
+
+def test_parts_read_the_file_open_when_the_split_began(tmp_path):
+    path = mixed_journal(tmp_path / "mixed.jsonl")
+    whole = summarize_path(path)
+    with open(path, "rb") as fh:
+        path.rename(tmp_path / "archived.jsonl")  # a rotation while the parts read
+        path.write_bytes(b"")
+        stats = LineStats()
+        for start, end in line_ranges(fh.fileno(), 3):
+            list(read_range(path, fh.fileno(), start, end, stats))
+    assert stats.as_dict() == whole["lines"]
