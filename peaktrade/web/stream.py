@@ -128,7 +128,7 @@ def too_many_streams(slots: StreamSlots) -> Response:
     return response
 
 
-@bp.get("/execution/<session_id>")
+@bp.get("/execution/<path:session_id>")
 def execution(session_id: str):
     """Live timeline rows of a session, filtered like its page (?kind=&symbol=&strategy=)."""
     known_session(session_id)

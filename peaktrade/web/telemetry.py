@@ -158,7 +158,7 @@ def live_active():
     return redirect(url_for("telemetry.timeline", session_id=session_id, **request.args))
 
 
-@bp.get("/live/execution/<session_id>")
+@bp.get("/live/execution/<path:session_id>")
 def timeline(session_id: str):
     """Newest-first execution timeline of a session; it updates live over SSE."""
     known_session(session_id)

@@ -172,7 +172,7 @@ def known_session(session_id: str) -> str:
     return session_id
 
 
-@bp.get("/live/execution/<session_id>")
+@bp.get("/live/execution/<path:session_id>")
 def live_execution(session_id: str):
     """Newest-first timeline of a session, filtered before the limit, with its summary."""
     query = parse_args(TimelineArgs(), session_id=known_session(session_id))
