@@ -61,7 +61,8 @@ def archive_segments(root: Path, session_id: str | None = None) -> dict[str, lis
         return {}
     for entry in entries:
         parsed = split_archive_name(entry.name)
-        if parsed is None or (session_id is not None and parsed[0] != session_id):
+        if parsed is None or (session_id is not None and parsed[0] != session_id) \
+                or entry.is_symlink():
             continue
         per = found.setdefault(parsed[0], {})
         if parsed[1] not in per or entry.name.endswith(ACTIVE_SUFFIX):
@@ -74,7 +75,7 @@ def session_files(root: Path, session_id: str) -> list[Path]:
     """Every file of a session in reading order: archive segments, then the active file."""
     files = [seg.path for seg in archive_segments(root, session_id).get(session_id, [])]
     active = active_path(root, session_id)
-    if active.exists():
+    if active.is_file() and not active.is_symlink():
         files.append(active)
     return files
 
@@ -84,7 +85,8 @@ def list_sessions(root: Path) -> list[str]:
     ids = set(archive_segments(root))
     try:
         for entry in root.iterdir():
-            if entry.name.endswith(ACTIVE_SUFFIX) and entry.is_file():
+            # A link could lead outside the journal root: it is no session of ours.
+            if entry.name.endswith(ACTIVE_SUFFIX) and entry.is_file() and not entry.is_symlink():
                 ids.add(entry.name[: -len(ACTIVE_SUFFIX)])
     except (FileNotFoundError, NotADirectoryError):
         pass

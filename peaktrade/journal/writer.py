@@ -43,7 +43,8 @@ _TAIL_PEEK = 4096  # the last line is found here, without opening the file again
 _KIND_SET = frozenset(KINDS)
 _MODE_SET = frozenset(MODES)
 # Read-write so the tail can be read through the same descriptor (writes still append).
-_OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+# O_NOFOLLOW: a link planted as a journal file must not send writes outside the root.
+_OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
 
 Clock = Callable[[], datetime]
 
@@ -218,7 +219,8 @@ class Journal:
 
     def _open_lock(self, state: _SessionFile) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        state.lock_fd = os.open(state.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        state.lock_fd = os.open(state.lock_path,
+                                os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
 
     def flush(self) -> None:
         """fsync every open session and wait for pending archive compression."""

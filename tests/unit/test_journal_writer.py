@@ -223,3 +223,17 @@ def test_an_event_that_is_not_an_object_is_refused_and_nothing_is_written(journa
     with pytest.raises(ValueError, match="event 1 must be an object .* got str"):
         journal.append("s1", [{"kind": "intent"}, "not an event"])
     assert not (log_dir / "s1.jsonl").exists() or (log_dir / "s1.jsonl").read_bytes() == b""
+
+
+def test_a_link_planted_as_a_journal_file_is_neither_written_nor_listed(journal, log_dir,
+                                                                         tmp_path):
+    from peaktrade.journal import list_sessions, session_files
+
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text("")
+    (log_dir / "planted.jsonl").symlink_to(outside)
+    with pytest.raises(OSError):
+        journal.append("planted", [{"kind": "intent"}])
+    assert outside.read_text() == ""
+    assert "planted" not in list_sessions(log_dir)
+    assert session_files(log_dir, "planted") == []
