@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 from marshmallow import ValidationError
 
 from peaktrade.execution import DeskError
-from peaktrade.execution.codes import KILL_SWITCH_MODES, Action
+from peaktrade.execution.codes import BREAKER_CONFIG_KEYS, BREAKERS, KILL_SWITCH_MODES, Action
 from peaktrade.web.context import get_desk
 from peaktrade.web.paper import json_body, json_response
 from peaktrade.web.schemas import (
@@ -38,10 +38,21 @@ def _kill_switch(data: dict, channel: str) -> dict:
                               reason=data["reason"], mode=data.get("mode"))
 
 
+def breaker_name(name: str) -> str:
+    """A breaker by its name (DAILY_LOSS) or its [breakers] key (max_daily_loss); else 404."""
+    if name.upper() in BREAKERS:
+        return name.upper()
+    for breaker, key in BREAKER_CONFIG_KEYS.items():
+        if name.lower() == key:
+            return breaker
+    abort(404, f"unknown breaker {name!r}; breakers are {', '.join(BREAKERS)} "
+               f"(or their [breakers] keys {', '.join(BREAKER_CONFIG_KEYS.values())})")
+
+
 def _breaker_reset(name: str, data: dict, channel: str) -> dict:
     return get_desk().control(Action.BREAKER_RESET, actor=_actor(data.get("actor"), channel),
                               reason=data.get("reason") or DEFAULT_BREAKER_RESET_REASON,
-                              breaker=name.upper())
+                              breaker=breaker_name(name))
 
 
 @bp.get("/api/v1/controls")
@@ -122,4 +133,4 @@ def breaker_reset_form(name: str):
         return _header(first_message(err.messages), ok=False)
     except DeskError as err:
         return _header(str(err), ok=False)
-    return _header(f"Breaker {name.upper()} reset.")
+    return _header(f"Breaker {breaker_name(name)} reset.")

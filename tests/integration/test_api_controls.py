@@ -88,7 +88,13 @@ def test_tripped_breaker_blocks_then_manual_reset_releases(log_dir, monkeypatch)
         close_app(app)
 
 
-def test_resetting_an_unknown_breaker_is_an_error(client):
+def test_resetting_an_unknown_breaker_is_404_naming_the_breakers(client):
     response = client.post("/api/v1/controls/breakers/NOPE/reset", json={})
-    assert response.status_code in (404, 409, 422)
-    assert "NOPE" in response.get_json()["error"]
+    assert response.status_code == 404
+    assert response.get_json()["error"].startswith("unknown breaker 'NOPE'; breakers are DAILY_")
+
+
+def test_a_breaker_can_be_named_by_its_configuration_key(client):
+    response = client.post("/api/v1/controls/breakers/max_daily_loss/reset", json={})
+    assert response.status_code == 409
+    assert "DAILY_LOSS" in response.get_json()["error"]
