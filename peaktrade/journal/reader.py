@@ -227,11 +227,15 @@ def read_file(path: Path, stats: LineStats, default_session: str | None = None,
         stats.invalid += invalid
 
 
-def line_ranges(fd: int, parts: int) -> list[tuple[int, int | None]]:
-    """Up to `parts` byte ranges of an open plain file, each starting at a line start, in order.
+def line_ranges(path: Path, parts: int, *, fd: int | None = None) -> list[tuple[int, int | None]]:
+    """Up to `parts` byte ranges of a plain file, each starting at a line start, in order.
 
     The last range runs to the end of the file (None), wherever that is when it is read.
+    `fd` is the file already open (read with pread and left open).
     """
+    if fd is None:
+        with open(path, "rb") as fh:
+            return line_ranges(path, parts, fd=fh.fileno())
     size = os.fstat(fd).st_size
     starts = [0]
     for index in range(1, parts):
@@ -257,15 +261,17 @@ def _next_line_start(fd: int, offset: int) -> int:
 
 
 class _ByteRange:
-    """Bytes `start` to `end` (None: the end) of an open file, in CHUNK_BYTES-aligned reads.
+    """Bytes `start` to `end` (None: the end) of a file, in CHUNK_BYTES-aligned reads.
 
     A whole-file read reads CHUNK_BYTES at a time from offset 0; reading a range in the
     same blocks judges an oversized line exactly as the whole-file read does. Reads
-    with pread: processes sharing the descriptor share no file position.
+    with pread, so processes sharing a descriptor share no file position; a descriptor
+    given (`fd`) is left open, a file opened here is closed by close().
     """
 
-    def __init__(self, fd: int, start: int, end: int | None) -> None:
-        self._fd = fd
+    def __init__(self, path: Path, start: int, end: int | None, fd: int | None = None) -> None:
+        self._owned = open(path, "rb") if fd is None else None  # noqa: SIM115 - see close()
+        self._fd = fd if self._owned is None else self._owned.fileno()
         self._pos = start
         self._end = end
 
@@ -279,7 +285,8 @@ class _ByteRange:
         return data
 
     def close(self) -> None:
-        """Nothing to do: the descriptor stays open for its owner."""
+        if self._owned is not None:
+            self._owned.close()
 
     def __enter__(self) -> _ByteRange:
         return self
@@ -288,15 +295,15 @@ class _ByteRange:
         self.close()
 
 
-def read_range(path: Path, fd: int, start: int, end: int | None, stats: LineStats,
+def read_range(path: Path, start: int, end: int | None, stats: LineStats,
                default_session: str | None = None, keep: Callable[[dict], bool] | None = None,
-               payload_marker: bytes | None = None) -> Iterator[dict]:
-    """Records of the lines between two line starts (see line_ranges) of `path`, open as `fd`.
+               payload_marker: bytes | None = None, *, fd: int | None = None) -> Iterator[dict]:
+    """Records of the lines of a plain file between two line starts (see line_ranges).
 
     Counts its lines as read_file does; a legacy line without a seq gets its line number
-    within the range.
+    within the range. `fd` is the file already open (left open).
     """
-    opened: Any = _ByteRange(fd, start, end)
+    opened: Any = _ByteRange(path, start, end, fd)
     return read_file(path, stats, default_session, keep, opened, payload_marker)
 
 

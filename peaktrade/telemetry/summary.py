@@ -548,7 +548,7 @@ def summarize_in_parts(path: str | Path, parts: int, **filters: Any) -> dict[str
     # One open file for every part: a rename (a rotation) meanwhile changes nothing.
     with open(path, "rb") as journal_file:
         fd = journal_file.fileno()
-        ranges = line_ranges(fd, parts)
+        ranges = line_ranges(path, parts, fd=fd)
         context = multiprocessing.get_context("fork")
         children = []
         try:
@@ -589,7 +589,7 @@ def _summarize_range(path: Path, fd: int, start: int, end: int | None, session: 
     """The builder and line stats of the lines between two line starts of a file."""
     stats = LineStats()
     builder = SummaryBuilder(after_start=after_start)
-    builder.add_all(read_range(path, fd, start, end, stats, session, keep, VETO_MARKER))
+    builder.add_all(read_range(path, start, end, stats, session, keep, VETO_MARKER, fd=fd))
     return builder, stats
 
 

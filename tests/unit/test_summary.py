@@ -275,7 +275,7 @@ def test_chains_of_the_mixed_journal_cross_the_range_boundaries(tmp_path):
     path = mixed_journal(tmp_path / "mixed.jsonl")
     data = path.read_bytes()
     with open(path, "rb") as fh:
-        ranges = line_ranges(fh.fileno(), 4)
+        ranges = line_ranges(path, 4, fd=fh.fileno())
     assert len(ranges) == 4 and all(data[start - 1:start] == b"\n" for start, _ in ranges[1:])
     first_seen: dict[str, int] = {}
     crossing = 0
@@ -342,6 +342,6 @@ def test_parts_read_the_file_open_when_the_split_began(tmp_path):
         path.rename(tmp_path / "archived.jsonl")  # a rotation while the parts read
         path.write_bytes(b"")
         stats = LineStats()
-        for start, end in line_ranges(fh.fileno(), 3):
-            list(read_range(path, fh.fileno(), start, end, stats))
+        for start, end in line_ranges(path, 3, fd=fh.fileno()):
+            list(read_range(path, start, end, stats, fd=fh.fileno()))
     assert stats.as_dict() == whole["lines"]
