@@ -96,6 +96,18 @@ class EventBatch:
         self.records.append(record)
         return record
 
+    def note(self, kind: str, payload: dict, symbol: str | None = None,
+             strategy: str | None = None, intent_id: str | None = None,
+             order_id: str | None = None, source: str | None = None) -> dict:
+        """Like add, for a record whose effect the caller folds into the state itself from
+        the values it decided on (DeskState.apply would give the same state, slower)."""
+        self.seq += 1
+        record = new_record(self.seq, self.ts, self.session_id, kind, self.mode, symbol,
+                            strategy, intent_id, order_id, source, payload)
+        self.state.advance(self.seq, self.ts)
+        self.records.append(record)
+        return record
+
 
 class Decider:
     """Runs the checks on an intent and adds its events: intent, gate, then order or reject."""
@@ -126,32 +138,41 @@ class Decider:
         short = batch.short
         order_id = f"O-{short}-{seq}"
         intent_id = f"I-{short}-{seq}"
-        add = batch.add
-        add(INTENT, {
+        note = batch.note
+        note(INTENT, {
             "side": side, "qty": quantity, "order_type": order_type,
             "limit_price": limit_price, "tif": tif, "price": price, "tags": list(tags),
             "reason": reason, "confidence": confidence, "client_order_id": coid,
             "route": route}, symbol, strategy, intent_id, order_id, source)
-        add(GATE, {
+        note(GATE, {
             "decision": decision, "code": code, "reason": why, "qty": qty,
             "checks": checks_payload(verdict.checks)}, symbol, strategy, intent_id, order_id,
             source)
+        # The order as DeskState._new_order builds it from the intent, order and reject
+        # records (the replay test holds the two equal).
         if decision == BLOCK:
-            add(REJECT, {"code": code, "reason": why, "leaves_qty": 0.0},
-                symbol, strategy, intent_id, order_id, source)
-            return state.orders[order_id].result()
-        add(ORDER, {
+            note(REJECT, {"code": code, "reason": why, "leaves_qty": 0.0},
+                 symbol, strategy, intent_id, order_id, source)
+            order = Order(order_id, intent_id, coid, symbol, side, float(quantity), order_type,
+                          limit_price, tif, price, route, source, strategy, batch.ts,
+                          Status.REJECTED, f"{code}: {why}")
+            state.add_order(order)
+            return order.result()
+        note(ORDER, {
             "status": Status.NEW, "side": side, "qty": qty, "order_type": order_type,
             "limit_price": limit_price, "tif": tif, "price": price, "route": route,
             "client_order_id": coid}, symbol, strategy, intent_id, order_id, source)
-        order = state.orders[order_id]
+        order = Order(order_id, intent_id, coid, symbol, side, float(qty), order_type,
+                      limit_price, tif, price, route, source, strategy, batch.ts, Status.NEW)
+        state.add_order(order)
+        state.open_order(order)
         self.brokers[order.route].accept(order)
         self.execute(batch, order, price)
         if order.tif == TimeInForce.IOC and order.status in WORKING_STATUSES:
-            add(CANCEL, {"code": Code.IOC_UNFILLED,
-                         "reason": "IOC order not marketable; the rest is cancelled",
-                         "leaves_qty": order.leaves, "actor": None},
-                symbol, strategy, intent_id, order_id, source)
+            batch.add(CANCEL, {"code": Code.IOC_UNFILLED,
+                               "reason": "IOC order not marketable; the rest is cancelled",
+                               "leaves_qty": order.leaves, "actor": None},
+                      symbol, strategy, intent_id, order_id, source)
         return order.result()
 
     def execute(self, batch: EventBatch, order: Order, reference: float | None) -> list[dict]:
@@ -164,13 +185,15 @@ class Decider:
         qty, price, slippage_bps, fee = plan
         leaves = max(order.leaves - qty, 0.0)
         symbol = order.symbol
-        fill = batch.add(FILL, {
+        exec_id = f"E-{batch.short}-{batch.seq + 1}"
+        fill = batch.note(FILL, {
             "qty": qty, "price": price, "fee": fee, "slippage_bps": slippage_bps,
             "leaves_qty": leaves,
             "status": Status.FILLED if leaves <= QTY_EPSILON else Status.PARTIAL,
-            "side": order.side, "exec_id": f"E-{batch.short}-{batch.seq + 1}",
-            "route": order.route},
+            "side": order.side, "exec_id": exec_id, "route": order.route},
             symbol, order.strategy, order.intent_id, order.order_id, order.source)
+        batch.state.fill(order, float(qty), float(price), float(fee or 0.0), exec_id,
+                         batch.ts)
         batch.filled[symbol] = order
         return [fill]
 
@@ -190,7 +213,7 @@ class Decider:
         for symbol, order in batch.filled.items():
             pos = state.positions[symbol]
             mark = state.marks.get(symbol, pos.avg_price)
-            batch.add(POSITION, {
+            batch.note(POSITION, {
                 "qty": pos.quantity, "avg_price": pos.avg_price,
                 "realized_pnl": pos.realized_pnl,
                 "unrealized_pnl": pos.quantity * (mark - pos.avg_price), "mark": mark},

@@ -433,7 +433,8 @@ class Desk:
             if self._tail is not None:
                 self._tail.close()
             self._state = DeskState(session_id, self.rules.starting_cash)
-            self._tail = SessionTail(self.journal.root, session_id)
+            self._tail = SessionTail(self.journal.root, session_id,
+                                     head_only=DeskState.IGNORED_KINDS)
         return self._state
 
     def _start_first_session(self) -> str:
@@ -473,7 +474,8 @@ class Desk:
         """Read the session again from its start (the projection lost track of the journal)."""
         self._tail.close()
         self._state = DeskState(session_id, self.rules.starting_cash)
-        self._tail = SessionTail(self.journal.root, session_id)
+        self._tail = SessionTail(self.journal.root, session_id,
+                                 head_only=DeskState.IGNORED_KINDS)
         self._state.apply_all(self._tail.poll())
         if self._state.last_seq != last_seq:
             raise DeskError(f"journal of {session_id} ends at seq {last_seq} but only "

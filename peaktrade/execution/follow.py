@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from peaktrade.events import parse_line
+from peaktrade.events import parse_line, parse_line_head
 from peaktrade.journal import archive_segments, read_events
 from peaktrade.journal.files import active_path
 
 _CHUNK = 1 << 20
 UNREADABLE = "unreadable"  # the kind of the marker a tail reports for a bad line
+_V1_HEAD = b'{"v":1,"seq":'
+_KIND_KEY = b',"kind":"'
+_HEAD_SPAN = 200  # v, seq, ts and a valid session id always end before this
 
 
 class SessionTail:
@@ -23,8 +26,12 @@ class SessionTail:
     """
 
     def __init__(self, root: str | os.PathLike[str], session_id: str, *,
-                 report_unreadable: bool = False) -> None:
+                 report_unreadable: bool = False,
+                 head_only: frozenset[str] = frozenset()) -> None:
         self.root = Path(root)
+        # Kinds whose payload the projection ignores: their lines are read without
+        # decoding the payload (payload None), which is most of a gate event's bytes.
+        self._head_only = frozenset(kind.encode() for kind in head_only)
         # A projection that must fail closed (the desk's controls) is told where bad
         # lines stand among the records, as markers of kind UNREADABLE.
         self.report_unreadable = report_unreadable
@@ -126,7 +133,15 @@ class SessionTail:
     def _take(self, line: bytes, out: list[dict]) -> None:
         if not line or line.isspace():
             return
-        record = parse_line(line, 0, self.session_id)
+        record = None
+        if self._head_only and line.startswith(_V1_HEAD):
+            at = line.find(_KIND_KEY, 0, _HEAD_SPAN)
+            if at > 0:
+                start = at + len(_KIND_KEY)
+                if line[start:line.find(b'"', start)] in self._head_only:
+                    record = parse_line_head(line, 0, self.session_id)
+        if record is None:
+            record = parse_line(line, 0, self.session_id)
         if record is None:
             if self.report_unreadable:
                 out.append({"kind": UNREADABLE, "seq": self.last_seq, "ts": None,

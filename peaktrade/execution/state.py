@@ -121,6 +121,10 @@ class Latch:
 class DeskState:
     """Everything the desk knows about one paper session, rebuilt from its journal."""
 
+    # Kinds apply() folds in by seq and time only: their payloads are never read.
+    IGNORED_KINDS = frozenset({Kind.GATE.value, Kind.POSITION.value, Kind.HEARTBEAT.value,
+                               Kind.ERROR.value, Kind.ALERT.value})
+
     def __init__(self, session_id: str, starting_cash: float) -> None:
         self.session_id = session_id
         self.starting_cash = starting_cash
@@ -165,6 +169,14 @@ class DeskState:
     def apply_all(self, records: list[dict]) -> None:
         for record in records:
             self.apply(record)
+
+    def advance(self, seq: int, ts: str) -> None:
+        """What apply does for every record, for a record the desk folds in itself (its own
+        decision: `open_order`, `add_order`, `fill` then apply the rest from the values)."""
+        self.last_seq = seq
+        day = ts[:10]
+        if day != self.day:
+            self._start_day(day)
 
     @property
     def equity(self) -> float:
@@ -230,13 +242,21 @@ class DeskState:
             get("tif", TimeInForce.DAY), get("price"),
             get("route", payload.get("route", PAPER_ROUTE)), record["source"],
             record["strategy"], record["ts"], status)
-        self.orders[order_id] = order
-        if client_order_id:
-            self.by_client_id[client_order_id] = order_id
+        self.add_order(order)
         return order
+
+    def add_order(self, order: Order) -> None:
+        """Record an order (a rejected one too) under its ids."""
+        self.orders[order.order_id] = order
+        if order.client_order_id:
+            self.by_client_id[order.client_order_id] = order.order_id
 
     def _on_order(self, record: dict) -> None:
         order = self._new_order(record, Status.NEW)
+        self.open_order(order)
+
+    def open_order(self, order: Order) -> None:
+        """A NEW order (already added) starts working: books, marks, trade counters."""
         self.working[order.order_id] = order
         symbol = order.symbol
         if symbol not in self.marks:
@@ -250,7 +270,7 @@ class DeskState:
         strategy = order.strategy
         if strategy:
             self.trades_by_strategy[strategy] = self.trades_by_strategy.get(strategy, 0) + 1
-        self.order_times.append(record["ts"])
+        self.order_times.append(order.created_at)
 
     def _on_reject(self, record: dict) -> None:
         payload = record["payload"]
@@ -270,9 +290,14 @@ class DeskState:
         order = self.orders.get(record["order_id"])
         if order is None:
             return
-        qty = float(payload["qty"])
-        price = float(payload["price"])
-        fee = float(payload.get("fee") or 0.0)
+        self.fill(order, float(payload["qty"]), float(payload["price"]),
+                  float(payload.get("fee") or 0.0),
+                  payload.get("exec_id") or f"{record['order_id']}-{record['seq']}",
+                  record["ts"])
+
+    def fill(self, order: Order, qty: float, price: float, fee: float, exec_id: str,
+             ts: str) -> None:
+        """An execution of `order`: its status, the books, the position, cash and PnL."""
         quantity = order.quantity
         before = max(quantity - order.filled, 0.0)  # Order.leaves, inlined on the hot path
         order.filled += qty
@@ -305,9 +330,9 @@ class DeskState:
         if quote is not None and quote.size_left is not None:
             self.quotes[symbol] = _replace_size(quote, max(quote.size_left - qty, 0.0))
         self.executions.append({
-            "exec_id": payload.get("exec_id") or f"{record['order_id']}-{record['seq']}",
-            "order_id": order.order_id, "symbol": symbol, "side": order.side,
-            "quantity": qty, "price": price, "timestamp": record["ts"], "route": order.route,
+            "exec_id": exec_id, "order_id": order.order_id, "symbol": symbol,
+            "side": order.side, "quantity": qty, "price": price, "timestamp": ts,
+            "route": order.route,
         })
         equity = self.equity
         if equity > self.day_peak_equity:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from peaktrade.events import KINDS
 from peaktrade.execution.follow import SessionTail
 from peaktrade.execution.state import DeskState
 from peaktrade.journal import Journal, read_events
@@ -95,3 +96,24 @@ def test_tail_polled_between_a_rotation_and_the_next_append_reads_each_record_on
     assert seen == list(range(1, 41))
     journal.close()
     tail.close()
+
+
+def test_tail_reads_ignored_kinds_without_their_payload_and_the_rest_in_full(tmp_path):
+    journal = Journal(tmp_path, fsync="never")
+    tail = SessionTail(tmp_path, "s1", head_only=DeskState.IGNORED_KINDS)
+    journal.append("s1", [{"kind": "gate", "payload": {"decision": "pass", "checks": []}},
+                          {"kind": "quote", "symbol": "AAPL", "payload": {"last": 10.0}},
+                          {"kind": "position", "payload": {"qty": 1.0}}])
+    gate, quote, position = tail.poll()
+    assert (gate["kind"], gate["seq"], gate["payload"]) == ("gate", 1, None)
+    assert quote["payload"] == {"last": 10.0}
+    assert (position["seq"], position["payload"]) == (3, None)
+    journal.close()
+    tail.close()
+
+
+def test_the_projection_ignores_exactly_the_kinds_it_has_no_handler_for():
+    state = DeskState("s1", 100_000)
+    handled = set(state._apply)
+    assert handled.isdisjoint(DeskState.IGNORED_KINDS)
+    assert handled | DeskState.IGNORED_KINDS == set(KINDS)
