@@ -24,7 +24,7 @@ from peaktrade.execution.controls import KillSwitchView, due_trips
 from peaktrade.execution.instruments import Catalog
 from peaktrade.execution.intents import Intent
 from peaktrade.execution.pipeline import Moment, evaluate
-from peaktrade.execution.results import OrderResult, checks_payload
+from peaktrade.execution.results import OrderResult, Verdict, checks_payload
 from peaktrade.execution.rules import Rules
 from peaktrade.execution.state import QTY_EPSILON, ControlBoard, DeskState, Order
 from peaktrade.journal.writer import new_record
@@ -74,7 +74,8 @@ class EventBatch:
     so they are unique across processes without coordination.
     """
 
-    __slots__ = ("state", "session_id", "short", "seq", "ts", "mode", "records", "filled")
+    __slots__ = ("state", "session_id", "short", "seq", "ts", "mode", "records", "filled",
+                 "verdict")
 
     def __init__(self, state: Any, session_id: str, last_seq: int, ts: str, mode: str) -> None:
         self.state = state
@@ -85,6 +86,7 @@ class EventBatch:
         self.mode = mode
         self.records: list[dict] = []
         self.filled: dict[str, Order] = {}  # symbol -> last order filled in this batch
+        self.verdict: Verdict | None = None  # of the last intent decided, reasons and all
 
     def add(self, kind: str, payload: dict, symbol: str | None = None,
             strategy: str | None = None, intent_id: str | None = None,
@@ -131,6 +133,7 @@ class Decider:
                 batch.add(CONTROL, trip, strategy=trip["strategy"], source="DESK")
         verdict, qty, _ = evaluate(intent, state, board, kill_switch, self.rules, self.catalog,
                                    moment)
+        batch.verdict = verdict
         (symbol, side, quantity, order_type, limit_price, tif, price, strategy, tags, reason,
          confidence, _, route, source) = intent
         decision, code, why = verdict.decision, verdict.code, verdict.reason

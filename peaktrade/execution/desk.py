@@ -43,7 +43,7 @@ from peaktrade.execution.follow import SessionTail
 from peaktrade.execution.instruments import Catalog
 from peaktrade.execution.intents import Intent, parse_intents, parse_quotes
 from peaktrade.execution.pipeline import evaluate
-from peaktrade.execution.results import Check, OrderResult, Verdict
+from peaktrade.execution.results import OrderResult, Verdict
 from peaktrade.execution.rules import Rules
 from peaktrade.execution.state import ControlBoard, DeskState
 from peaktrade.journal import Journal, JournalError, SessionWriter, newest
@@ -156,9 +156,9 @@ class Desk:
                                self.rules.mode)
             verdicts = []
             for intent in parsed:
-                start = len(batch.records)
+                batch.verdict = None
                 self._decider.decide(batch, intent, board, kill_switch, now, moment)
-                verdicts.append(_last_verdict(batch.records[start:], intent))
+                verdicts.append(batch.verdict or _repeat_verdict(intent))
             return verdicts
 
     def cancel(self, order_id: str, *, source: str = "API",
@@ -564,13 +564,7 @@ class _Decision:
                 desk._mutex.release()
 
 
-def _last_verdict(records: list[dict], intent: Intent) -> Verdict:
-    """The verdict in the records one intent added (an idempotent repeat adds none)."""
-    for record in reversed(records):
-        if record["kind"] == Kind.GATE:
-            p = record["payload"]
-            return Verdict(intent.symbol, intent.side, p["qty"], p["decision"], p["code"],
-                           p["reason"], tuple(Check(**c) for c in p["checks"]))
+def _repeat_verdict(intent: Intent) -> Verdict:
+    """The verdict on an intent whose client_order_id was already used (no checks run)."""
     return Verdict(intent.symbol, intent.side, intent.quantity, Decision.PASS, None,
                    "client_order_id already used: the original order stands", ())
-

@@ -95,10 +95,9 @@ def dry_run(config: Mapping[str, Any], *, symbol: str, target: float, current: f
     kill_switch = kill_switch_view(board, os.environ if environ is None else environ)
     result = decider.decide(batch, intent, board, kill_switch, now, moment)
     decider.journal_positions(batch)
-    gate = next(r["payload"] for r in batch.records if r["kind"] == Kind.GATE)
-    return DryRun(intent, target, current, rules.mode,
-                  tuple(Check(**c) for c in gate["checks"]), gate["decision"], gate["code"],
-                  gate["reason"], result, tuple(batch.records),
+    verdict = batch.verdict
+    return DryRun(intent, target, current, rules.mode, verdict.checks, verdict.decision,
+                  verdict.code, verdict.reason, result, tuple(batch.records),
                   state.position_qty(intent.symbol))
 
 

@@ -105,8 +105,30 @@ def round_to_lot(quantity: float, lot: float) -> float:
     return round(lots * lot, 12)
 
 
+# Passing checks repeat (the same quantities, lots and notionals): each is built once and
+# shared, its dict with it. Never evicted, since constant() keys those dicts by id(); full
+# caches simply stop growing.
+_CACHED_MAX = 4096
+_LOT_CHECKS: dict[tuple[float, float, float], tuple[Check, float]] = {}
+_NOTIONAL_CHECKS: dict[tuple[float, float], Check] = {}
+
+
 def check_lot_size(quantity: float, instrument: Instrument) -> tuple[Check, float]:
     """Round the quantity down to the lot; zero lots or less than min_qty blocks."""
+    if type(quantity) is not float:  # 1 == 1.0 as a key, but not in the journal
+        return _lot_size(quantity, instrument)
+    key = (quantity, instrument.lot_size, instrument.min_qty)
+    found = _LOT_CHECKS.get(key)
+    if found is not None:
+        return found
+    found = _lot_size(quantity, instrument)
+    if found[0].decision != Decision.BLOCK and len(_LOT_CHECKS) < _CACHED_MAX:
+        constant(found[0])
+        _LOT_CHECKS[key] = found
+    return found
+
+
+def _lot_size(quantity: float, instrument: Instrument) -> tuple[Check, float]:
     lot = instrument.lot_size
     rounded = round_to_lot(quantity, lot)
     if rounded <= 0 or rounded + lot * LOT_TOLERANCE < instrument.min_qty:
@@ -127,10 +149,18 @@ def check_min_notional(quantity: float, price: float, rules: Rules) -> Check:
     """quantity x expected price must reach the minimum notional."""
     notional = quantity * price
     minimum = rules.min_notional
-    headroom = round(notional - minimum, 6)
     if notional < minimum:
         return Check(Gate.MIN_NOTIONAL, Decision.BLOCK, Code.MIN_NOTIONAL,
                      f"notional {notional:.2f} is below the minimum {minimum:.2f}",
-                     limit=minimum, value=round(notional, 6), headroom=headroom)
-    return Check(Gate.MIN_NOTIONAL, Decision.PASS, Code.MIN_NOTIONAL,
-                 "notional meets the minimum", minimum, round(notional, 6), headroom)
+                     limit=minimum, value=round(notional, 6),
+                     headroom=round(notional - minimum, 6))
+    key = (notional, minimum)
+    check = _NOTIONAL_CHECKS.get(key)
+    if check is None or type(notional) is not float or type(minimum) is not float:
+        check = Check(Gate.MIN_NOTIONAL, Decision.PASS, Code.MIN_NOTIONAL,
+                      "notional meets the minimum", minimum, round(notional, 6),
+                      round(notional - minimum, 6))
+        if len(_NOTIONAL_CHECKS) < _CACHED_MAX and type(notional) is float \
+                and type(minimum) is float:
+            _NOTIONAL_CHECKS[key] = constant(check)
+    return check

@@ -46,6 +46,22 @@ def test_filled_order_journals_intent_gate_order_fill_position(desk, tmp_path):
     assert gate["decision"] == "pass" and gate["qty"] == 1 and len(gate["checks"]) == 6
 
 
+def test_gate_event_lists_every_check_and_the_reason_of_the_deciding_one(desk, tmp_path):
+    desk.submit([buy("AAPL", 1), buy("AAPL", 0.2)])
+    passed, blocked = (r["payload"] for r in journal_of(tmp_path, desk) if r["kind"] == "gate")
+    figures = {"gate", "decision", "code", "limit", "value", "headroom"}
+    assert passed["reason"] and all(set(c) == figures for c in passed["checks"])
+    assert blocked["code"] == "LOT_SIZE" and blocked["reason"]
+    *passing, deciding = blocked["checks"]
+    assert all(set(c) == figures for c in passing)
+    assert set(deciding) == figures | {"reason"} and deciding["reason"] == blocked["reason"]
+
+
+def test_what_if_verdicts_keep_every_checks_reason(desk):
+    verdict = desk.what_if([buy("AAPL", 1), buy("AAPL", 0.2)])[0]
+    assert all(check.reason for check in verdict.checks)
+
+
 def test_blocked_intent_creates_no_order_event(desk, tmp_path):
     result = desk.submit(buy("AAPL", 0.2))[0]
     assert result.status == "REJECTED" and result.order_id
