@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import os
 import secrets
 import threading
@@ -131,9 +132,10 @@ class Desk:
             batch = self._batch(state, writer, moment.ts)
             board = self._board if self._board_readable else None
             decide = self._decider.decide
-            results = [decide(batch, intent, board, kill_switch, now, moment)
-                       for intent in parsed]
-            self._commit(writer, batch, trusted=True)
+            with _NoCyclicGc():
+                results = [decide(batch, intent, board, kill_switch, now, moment)
+                           for intent in parsed]
+                self._commit(writer, batch, trusted=True)
         return results
 
     def what_if(self, intents: Any, *, source: str = "API") -> list[Verdict]:
@@ -523,6 +525,27 @@ class Desk:
                         "reason": latch.reason if latch else None,
                         "since": latch.since if latch else None})
         return out
+
+
+class _NoCyclicGc:
+    """No cyclic garbage collection while a submit builds and writes its batch.
+
+    A decision allocates only acyclic objects, which reference counting frees. A collection
+    in the middle of a batch would find the batch's records alive, promote them to the
+    older generations and so bring on full collections over the whole projection: about
+    3 us per intent in batches of 100 (measured). The previous setting is restored after;
+    the desk mutex keeps one window per desk at a time.
+    """
+
+    __slots__ = ("_was_enabled",)
+
+    def __enter__(self) -> None:
+        self._was_enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._was_enabled:
+            gc.enable()
 
 
 class _Decision:
