@@ -24,7 +24,12 @@ from peaktrade.execution.controls import KillSwitchView, due_trips
 from peaktrade.execution.instruments import Catalog
 from peaktrade.execution.intents import Intent
 from peaktrade.execution.pipeline import Moment, evaluate
-from peaktrade.execution.results import OrderResult, Verdict, checks_payload
+from peaktrade.execution.results import (
+    OrderResult,
+    Verdict,
+    checks_fragment,
+    checks_payload,
+)
 from peaktrade.execution.rules import Rules
 from peaktrade.execution.state import QTY_EPSILON, ControlBoard, DeskState, Order
 from peaktrade.journal.writer import new_record
@@ -75,9 +80,10 @@ class EventBatch:
     """
 
     __slots__ = ("state", "session_id", "short", "seq", "ts", "mode", "records", "filled",
-                 "verdict")
+                 "verdict", "journal_only")
 
-    def __init__(self, state: Any, session_id: str, last_seq: int, ts: str, mode: str) -> None:
+    def __init__(self, state: Any, session_id: str, last_seq: int, ts: str, mode: str, *,
+                 journal_only: bool = False) -> None:
         self.state = state
         self.session_id = session_id
         self.short = session_short(session_id)
@@ -87,6 +93,9 @@ class EventBatch:
         self.records: list[dict] = []
         self.filled: dict[str, Order] = {}  # symbol -> last order filled in this batch
         self.verdict: Verdict | None = None  # of the last intent decided, reasons and all
+        # The records go to the journal and nowhere else (submit): parts of a payload may
+        # be pre-serialised JSON (orjson.Fragment), which only the journal writer reads.
+        self.journal_only = journal_only
 
     def add(self, kind: str, payload: dict, symbol: str | None = None,
             strategy: str | None = None, intent_id: str | None = None,
@@ -149,7 +158,8 @@ class Decider:
             "route": route}, symbol, strategy, intent_id, order_id, source)
         note(GATE, {
             "decision": decision, "code": code, "reason": why, "qty": qty,
-            "checks": checks_payload(verdict.checks)}, symbol, strategy, intent_id, order_id,
+            "checks": checks_fragment(verdict.checks) if batch.journal_only
+            else checks_payload(verdict.checks)}, symbol, strategy, intent_id, order_id,
             source)
         # The order as DeskState._new_order builds it from the intent, order and reject
         # records (the replay test holds the two equal).

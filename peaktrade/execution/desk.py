@@ -129,7 +129,8 @@ class Desk:
         with self._decision() as (state, writer, now):
             moment = moment_of(now, self.rules)
             kill_switch = self._kill_switch()
-            batch = self._batch(state, writer, moment.ts)
+            batch = EventBatch(state, state.session_id, writer.last_seq, moment.ts,
+                               self.rules.mode, journal_only=True)
             board = self._board if self._board_readable else None
             decide = self._decider.decide
             with _NoCyclicGc():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import orjson
+
 from peaktrade.execution.codes import Decision
 
 
@@ -83,6 +85,24 @@ def checks_payload(checks: tuple[Check, ...] | list[Check]) -> list[dict[str, An
     """The `checks` list of a gate event."""
     get = _CONSTANT_DICTS.get
     return [get(id(c)) or c.journal_dict() for c in checks]
+
+
+_FRAGMENTS_MAX = 4096
+_FRAGMENTS: dict[tuple[int, ...], orjson.Fragment] = {}
+
+
+def checks_fragment(checks: tuple[Check, ...]) -> list[dict[str, Any]] | orjson.Fragment:
+    """The `checks` list of a gate event only written to the journal: when every check is
+    constant, the list serialised once per combination (the journal writes it verbatim)."""
+    key = tuple(map(id, checks))
+    found = _FRAGMENTS.get(key)
+    if found is not None:
+        return found
+    payload = checks_payload(checks)
+    if len(_FRAGMENTS) < _FRAGMENTS_MAX and all(k in _CONSTANT_DICTS for k in key):
+        found = _FRAGMENTS[key] = orjson.Fragment(orjson.dumps(payload))
+        return found
+    return payload
 
 
 class Verdict(NamedTuple):
