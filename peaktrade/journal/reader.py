@@ -28,6 +28,9 @@ from peaktrade.journal.files import (
 )
 
 CHUNK_BYTES = 1 << 20
+# A newest-first read starts with a small block (a page of the newest rows needs a few
+# hundred lines) and grows it up to CHUNK_BYTES.
+FIRST_REVERSED_BYTES = 64 << 10
 MAX_LINE_BYTES = 1 << 20  # a longer line is counted invalid without being held in memory
 _GZIP_ERRORS = (EOFError, OSError, zlib.error)
 _MAX_RELISTS = 20
@@ -99,15 +102,28 @@ def iter_lines(fh: BinaryIO) -> Iterator[bytes | None]:
 
 
 def iter_lines_reversed(fh: BinaryIO, size: int) -> Iterator[bytes | None]:
-    """Every line of a file from the last to the first, reading blocks from the end."""
+    """Every line of a file from the last to the first, reading blocks from the end.
+
+    A file with a descriptor is read with pread (one system call a block, and the
+    file's position is left alone).
+    """
+    try:
+        fd: int | None = fh.fileno()
+    except (AttributeError, OSError):
+        fd = None
     pos = size
     carry = b""
     skipping = False
     first_block = True
+    block_bytes = FIRST_REVERSED_BYTES
     while pos > 0:
-        start = max(0, pos - CHUNK_BYTES)
-        fh.seek(start)
-        block = fh.read(pos - start)
+        start = max(0, pos - block_bytes)
+        block_bytes = min(block_bytes * 4, CHUNK_BYTES)
+        if fd is None:
+            fh.seek(start)
+            block = fh.read(pos - start)
+        else:
+            block = os.pread(fd, pos - start, start)
         pos = start
         parts = block.split(b"\n")
         if first_block:
@@ -176,12 +192,14 @@ def _as_set(value: str | Iterable[str] | None) -> frozenset[str] | None:
 def read_file(path: Path, stats: LineStats, default_session: str | None = None,
               keep: Callable[[dict], bool] | None = None,
               opened: BinaryIO | None = None,
-              payload_marker: bytes | None = None) -> Iterator[dict]:
+              payload_marker: bytes | None = None,
+              payload_kinds: frozenset[str] | None = None) -> Iterator[dict]:
     """Records of one file (.jsonl or .jsonl.gz) in file order; bad lines are counted.
 
     `opened` is the file already open (it is closed at the end); otherwise a file that
     is gone raises FileNotFoundError when the first record is asked for. With a
-    `payload_marker`, v1 lines without those bytes are read without their payload.
+    `payload_marker`, v1 lines without those bytes are read without their payload;
+    with `payload_kinds` too, only lines of those kinds are looked at for the marker.
     """
     opener = gzip.open if path.name.endswith(".gz") else open
     fh = opened if opened is not None else opener(path, "rb")
@@ -199,10 +217,20 @@ def read_file(path: Path, stats: LineStats, default_session: str | None = None,
                         else:
                             blank += 1
                         continue
-                    if payload_marker is None or payload_marker in line:
+                    if payload_marker is None:
                         rec = parse_line(line, line_no, default_session)
+                    elif payload_kinds is None:
+                        if payload_marker in line:
+                            rec = parse_line(line, line_no, default_session)
+                        else:
+                            rec = parse_line_head(line, line_no, default_session)
                     else:
+                        # The head first: searching every line for the marker costs
+                        # more than decoding again the few lines of those kinds that hold it.
                         rec = parse_line_head(line, line_no, default_session)
+                        if (rec is not None and rec["payload"] is None
+                                and rec["kind"] in payload_kinds and payload_marker in line):
+                            rec = parse_line(line, line_no, default_session)
                     if rec is None:
                         if line.isspace():
                             blank += 1
@@ -297,14 +325,16 @@ class _ByteRange:
 
 def read_range(path: Path, start: int, end: int | None, stats: LineStats,
                default_session: str | None = None, keep: Callable[[dict], bool] | None = None,
-               payload_marker: bytes | None = None, *, fd: int | None = None) -> Iterator[dict]:
+               payload_marker: bytes | None = None, *, fd: int | None = None,
+               payload_kinds: frozenset[str] | None = None) -> Iterator[dict]:
     """Records of the lines of a plain file between two line starts (see line_ranges).
 
     Counts its lines as read_file does; a legacy line without a seq gets its line number
     within the range. `fd` is the file already open (left open).
     """
     opened: Any = _ByteRange(path, start, end, fd)
-    return read_file(path, stats, default_session, keep, opened, payload_marker)
+    return read_file(path, stats, default_session, keep, opened, payload_marker,
+                     payload_kinds)
 
 
 def read_file_reversed(path: Path, stats: LineStats, default_session: str | None = None,
@@ -365,7 +395,8 @@ class EventReader:
                  limit: int | None = None, newest_first: bool = False,
                  after_seq: int | None = None,
                  where: Callable[[dict], bool] | None = None,
-                 payload_marker: bytes | None = None) -> None:
+                 payload_marker: bytes | None = None,
+                 payload_kinds: frozenset[str] | None = None) -> None:
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
         self.path = Path(path)
@@ -375,8 +406,10 @@ class EventReader:
         self.limit = limit
         self.newest_first = newest_first
         self.after_seq = after_seq
-        # Forward reads only decode the payloads of v1 lines holding these bytes.
+        # Forward reads only decode the payloads of v1 lines holding these bytes (and of
+        # these kinds, when given).
         self.payload_marker = payload_marker
+        self.payload_kinds = payload_kinds
         self.stats = LineStats()
 
     def files(self) -> list[tuple[str | None, list[Path]]]:
@@ -428,7 +461,8 @@ class EventReader:
                 else:
                     for path in files or []:
                         yield from read_file(path, self.stats, sid, keep,
-                                             payload_marker=self.payload_marker)
+                                             payload_marker=self.payload_marker,
+                                             payload_kinds=self.payload_kinds)
             except FileNotFoundError:
                 return
         elif self.newest_first:
@@ -463,7 +497,7 @@ class EventReader:
         if held is not None:
             seen.bound = seen.last
             yield from read_file(active, self.stats, sid, seen.keep_forwards, held,
-                                 self.payload_marker)
+                                 self.payload_marker, self.payload_kinds)
 
     def _archive_forwards(self, sid: str, seen: _SeqMarks,
                           after_seq: int | None) -> Iterator[dict]:
@@ -474,7 +508,8 @@ class EventReader:
             try:
                 while pending:
                     yield from read_file(pending[0], self.stats, sid, seen.keep_forwards,
-                                         payload_marker=self.payload_marker)
+                                         payload_marker=self.payload_marker,
+                                         payload_kinds=self.payload_kinds)
                     pending.pop(0)
                 return
             except FileNotFoundError:
