@@ -392,10 +392,14 @@ class SummaryBuilder:
             ours.matched_keys += theirs.matched_keys
             ours.filled_keys += theirs.filled_keys
             ours.filled_count += theirs.filled_count
-            for intent_id, (code, strategy) in theirs.vetoed.items():
-                if intent_id not in ours.vetoed:
-                    ours.vetoed[intent_id] = (code, strategy)
-                    self._count_veto(code, strategy)
+            vetoed = {intent_id: veto for intent_id, veto in theirs.vetoed.items()
+                      if intent_id not in ours.vetoed}
+            ours.vetoed.update(vetoed)
+            # counted per (code, strategy), codes first seen in the same order as one by one
+            for (code, strategy), count in Counter(vetoed.values()).items():
+                self.veto_codes[code] += count
+                if strategy is not None:
+                    self._strategy(strategy).vetoed += count
         self.event_count += part.event_count
         for kind, count in part.kind_counts.items():
             self.kind_counts[kind] = self.kind_counts.get(kind, 0) + count
