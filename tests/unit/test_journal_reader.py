@@ -170,3 +170,14 @@ def test_payload_marker_decodes_only_the_payloads_that_hold_it(tmp_path, clock):
     assert [r["payload"] for r in records] == [None, {"decision": "block", "code": "X"}]
     assert reader.stats.valid == 2
     assert [r["payload"] for r in read_events(tmp_path)][0] == {"decision": "pass"}
+
+
+def test_payload_kinds_limit_the_marker_to_those_kinds(tmp_path, clock):
+    journal = Journal(tmp_path, fsync="never", clock=clock)
+    journal.append("s", [{"kind": "gate", "payload": {"decision": "block", "code": "X"}},
+                         {"kind": "error", "payload": {"detail": "block"}},
+                         {"kind": "gate", "payload": {"decision": "pass"}}])
+    journal.close()
+    reader = read_events(tmp_path, payload_marker=b'"block"', payload_kinds=frozenset({"gate"}))
+    assert [r["payload"] for r in reader] == [{"decision": "block", "code": "X"}, None, None]
+    assert reader.stats.valid == 3
