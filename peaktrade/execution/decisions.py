@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from peaktrade.events import SCHEMA_VERSION, Kind, format_ts
+from peaktrade.events import Kind, format_ts
 from peaktrade.execution.brokers import Broker
 from peaktrade.execution.codes import (
     WORKING_STATUSES,
@@ -150,50 +150,33 @@ class Decider:
         short = batch.short
         order_id = f"O-{short}-{seq}"
         intent_id = f"I-{short}-{seq}"
-        # batch.note, inlined for the three records every intent gets: the records are built
-        # here and the state advanced once, to the last of them, before the order is folded in.
-        ts, session_id, mode = batch.ts, batch.session_id, batch.mode
-        records = batch.records
-        records.append({
-            "v": SCHEMA_VERSION, "seq": seq, "ts": ts, "session_id": session_id,
-            "kind": INTENT, "mode": mode, "symbol": symbol, "strategy": strategy,
-            "intent_id": intent_id, "order_id": order_id, "source": source, "payload": {
-                "side": side, "qty": quantity, "order_type": order_type,
-                "limit_price": limit_price, "tif": tif, "price": price, "tags": list(tags),
-                "reason": reason, "confidence": confidence, "client_order_id": coid,
-                "route": route}})
-        records.append({
-            "v": SCHEMA_VERSION, "seq": seq + 1, "ts": ts, "session_id": session_id,
-            "kind": GATE, "mode": mode, "symbol": symbol, "strategy": strategy,
-            "intent_id": intent_id, "order_id": order_id, "source": source, "payload": {
-                "decision": decision, "code": code, "reason": why, "qty": qty,
-                "checks": checks_fragment(verdict.checks) if batch.journal_only
-                else checks_payload(verdict.checks)}})
-        seq += 2
-        batch.seq = seq
-        state.advance(seq, ts)
+        note = batch.note
+        note(INTENT, {
+            "side": side, "qty": quantity, "order_type": order_type,
+            "limit_price": limit_price, "tif": tif, "price": price, "tags": list(tags),
+            "reason": reason, "confidence": confidence, "client_order_id": coid,
+            "route": route}, symbol, strategy, intent_id, order_id, source)
+        note(GATE, {
+            "decision": decision, "code": code, "reason": why, "qty": qty,
+            "checks": checks_fragment(verdict.checks) if batch.journal_only
+            else checks_payload(verdict.checks)}, symbol, strategy, intent_id, order_id,
+            source)
         # The order as DeskState._new_order builds it from the intent, order and reject
         # records (the replay test holds the two equal).
         if decision == BLOCK:
-            records.append({
-                "v": SCHEMA_VERSION, "seq": seq, "ts": ts, "session_id": session_id,
-                "kind": REJECT, "mode": mode, "symbol": symbol, "strategy": strategy,
-                "intent_id": intent_id, "order_id": order_id, "source": source,
-                "payload": {"code": code, "reason": why, "leaves_qty": 0.0}})
+            note(REJECT, {"code": code, "reason": why, "leaves_qty": 0.0},
+                 symbol, strategy, intent_id, order_id, source)
             order = Order(order_id, intent_id, coid, symbol, side, float(quantity), order_type,
-                          limit_price, tif, price, route, source, strategy, ts,
+                          limit_price, tif, price, route, source, strategy, batch.ts,
                           Status.REJECTED, f"{code}: {why}")
             state.add_order(order)
             return order.result()
-        records.append({
-            "v": SCHEMA_VERSION, "seq": seq, "ts": ts, "session_id": session_id,
-            "kind": ORDER, "mode": mode, "symbol": symbol, "strategy": strategy,
-            "intent_id": intent_id, "order_id": order_id, "source": source, "payload": {
-                "status": Status.NEW, "side": side, "qty": qty, "order_type": order_type,
-                "limit_price": limit_price, "tif": tif, "price": price, "route": route,
-                "client_order_id": coid}})
+        note(ORDER, {
+            "status": Status.NEW, "side": side, "qty": qty, "order_type": order_type,
+            "limit_price": limit_price, "tif": tif, "price": price, "route": route,
+            "client_order_id": coid}, symbol, strategy, intent_id, order_id, source)
         order = Order(order_id, intent_id, coid, symbol, side, float(qty), order_type,
-                      limit_price, tif, price, route, source, strategy, ts, Status.NEW)
+                      limit_price, tif, price, route, source, strategy, batch.ts, Status.NEW)
         state.add_order(order)
         state.open_order(order)
         self.brokers[order.route].accept(order)
@@ -215,21 +198,15 @@ class Decider:
         qty, price, slippage_bps, fee = plan
         leaves = max(order.leaves - qty, 0.0)
         symbol = order.symbol
-        seq = batch.seq = batch.seq + 1
-        ts = batch.ts
-        exec_id = f"E-{batch.short}-{seq}"
-        fill = {  # batch.note, inlined
-            "v": SCHEMA_VERSION, "seq": seq, "ts": ts, "session_id": batch.session_id,
-            "kind": FILL, "mode": batch.mode, "symbol": symbol, "strategy": order.strategy,
-            "intent_id": order.intent_id, "order_id": order.order_id, "source": order.source,
-            "payload": {
-                "qty": qty, "price": price, "fee": fee, "slippage_bps": slippage_bps,
-                "leaves_qty": leaves,
-                "status": Status.FILLED if leaves <= QTY_EPSILON else Status.PARTIAL,
-                "side": order.side, "exec_id": exec_id, "route": order.route}}
-        state.advance(seq, ts)
-        batch.records.append(fill)
-        state.fill(order, float(qty), float(price), float(fee or 0.0), exec_id, ts)
+        exec_id = f"E-{batch.short}-{batch.seq + 1}"
+        fill = batch.note(FILL, {
+            "qty": qty, "price": price, "fee": fee, "slippage_bps": slippage_bps,
+            "leaves_qty": leaves,
+            "status": Status.FILLED if leaves <= QTY_EPSILON else Status.PARTIAL,
+            "side": order.side, "exec_id": exec_id, "route": order.route},
+            symbol, order.strategy, order.intent_id, order.order_id, order.source)
+        batch.state.fill(order, float(qty), float(price), float(fee or 0.0), exec_id,
+                         batch.ts)
         batch.filled[symbol] = order
         return [fill]
 
