@@ -486,8 +486,11 @@ class EventReader:
         yield from self._archive_forwards(sid, seen, self.after_seq)
         active = active_path(self.path, sid)
         held = _open_or_none(active)
-        if held is None or _first_seq(held) > (seen.last or self.after_seq or 0) + 1:
-            # rotated since the archive was listed (the file still open has the newest)
+        first = _first_seq(held) if held is not None else 0
+        # Rotated since the archive was listed: the active file starts past what was read,
+        # or is still empty (created by the append after a rotation, its first line not
+        # written yet). The segment moved meanwhile is in the archive now.
+        if first == 0 or first > (seen.last or self.after_seq or 0) + 1:
             try:
                 yield from self._archive_forwards(sid, seen, seen.last or self.after_seq)
             except BaseException:

@@ -121,12 +121,18 @@ def test_rotation_while_two_processes_append_and_a_cursor_follows(tmp_path):
     cursor = JournalCursor(tmp_path, "rot")
     followed = []
     snapshots = 0
-    while any(p.poll() is None for p in procs):
-        followed += cursor.poll()
-        seqs = [r["seq"] for r in read_events(tmp_path, session_id="rot")]
-        assert seqs == list(range(1, len(seqs) + 1))  # a read racing rotation has no gaps
-        snapshots += 1
-    wait_all(procs)
+    try:
+        while any(p.poll() is None for p in procs):
+            followed += cursor.poll()
+            seqs = [r["seq"] for r in read_events(tmp_path, session_id="rot")]
+            assert seqs == list(range(1, len(seqs) + 1))  # a read racing rotation: no gaps
+            snapshots += 1
+    finally:
+        for proc in procs:  # a failed check must not leave writers or their pipes behind
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate(timeout=30)
+    assert [proc.returncode for proc in procs] == [0, 0]
     followed += cursor.poll()
     cursor.close()
     assert [r["seq"] for r in followed] == list(range(1, 6001))
