@@ -189,16 +189,19 @@ def test_interval_policy_syncs_the_last_write_within_an_interval(tmp_path, monke
     journal.close()
 
 
-def test_rotation_syncs_the_segment_before_it_moves(tmp_path, monkeypatch):
+def test_rotation_syncs_the_segment_before_it_is_compressed(tmp_path, monkeypatch):
     synced = []
     real = os.fdatasync
-    monkeypatch.setattr(os, "fdatasync", lambda fd: (synced.append(fd), real(fd)))
+    monkeypatch.setattr(os, "fdatasync",
+                        lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real(fd)))
     journal = Journal(tmp_path, fsync="interval", fsync_interval_s=3600, max_bytes=4096)
     journal.append("s", [fill()])
     synced.clear()
     while not (tmp_path / "archive").exists():
         journal.append("s", [fill(payload={"pad": "x" * 200})])
-    assert synced
+    journal.flush()
+    segment = archive_segments(tmp_path, "s")["s"][0].path
+    assert str(segment.with_name(segment.name.removesuffix(".gz"))) in synced
     journal.close()
 
 
