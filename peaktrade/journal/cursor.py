@@ -90,13 +90,16 @@ class JournalCursor:
         if opened:
             self._drain(out)
 
+    def _archived_last_seq(self) -> int:
+        last = next(iter(read_events(self.root, session_id=self.session_id,
+                                     newest_first=True, limit=1)), None)
+        return last["seq"] if last else 0
+
     def _start_at_end(self) -> None:
         self._needs_archive = False
         if not self._open():
             # Between a rotation and the next append: the end is in the archive.
-            last = next(iter(read_events(self.root, session_id=self.session_id,
-                                         newest_first=True, limit=1)), None)
-            self.last_seq = last["seq"] if last else 0
+            self.last_seq = self._archived_last_seq()
             self._needs_archive = True
             return
         # Start after the last complete line (a write in progress is read when it ends),
@@ -117,7 +120,8 @@ class JournalCursor:
             last = parse_line(line, 0, self.session_id) if line else None
             if last is not None:
                 break
-        self.last_seq = last["seq"] if last else 0
+        # An active file with no record yet (just rotated): the end is in the archive.
+        self.last_seq = last["seq"] if last else self._archived_last_seq()
         if last is not None and last["v"] == LEGACY_VERSION:
             self._fh.seek(0)
             remaining, self._line_no = self._offset, 0

@@ -39,3 +39,17 @@ def test_records_appended_after_the_start_are_each_read_once(log_dir):
     assert cursor.poll() == []
     cursor.close()
     journal.close()
+
+
+def test_started_on_an_empty_active_file_after_a_rotation_it_knows_the_last_seq(log_dir):
+    journal = Journal(log_dir, fsync="never", max_bytes=4096)
+    while not (log_dir / "archive").exists():
+        journal.append("s1", [_intent(0)])
+    journal.flush()
+    last = journal.append("s1", [_intent(1)])[0]["seq"]
+    (log_dir / "s1.jsonl").unlink()
+    (log_dir / "s1.jsonl").touch()  # as the append after a rotation creates it
+    archived = JournalCursor(log_dir, "s1", after_seq=None)
+    assert 0 < archived.last_seq < last
+    archived.close()
+    journal.close()
