@@ -22,15 +22,6 @@ from peaktrade.telemetry.alerts import (
 from tests.integration.test_stream_sse import SSEReader
 
 
-@pytest.fixture(autouse=True)
-def _close_desk(app):
-    """The app fixture closes the journal only; the desk (opened by the dashboard) too."""
-    yield
-    desk = app.extensions.get("peaktrade.desk")
-    if desk is not None:
-        desk.close()
-
-
 @pytest.fixture
 def alert_desk(app, journal):
     """The alert desk an operator acknowledges and snoozes with (`peaktrade alerts ...`)."""

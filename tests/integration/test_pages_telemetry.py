@@ -5,17 +5,6 @@ from __future__ import annotations
 import gzip
 import threading
 
-import pytest
-
-
-@pytest.fixture(autouse=True)
-def _close_desk(app):
-    """The app fixture closes the journal only; the desk (opened by the dashboard) too."""
-    yield
-    desk = app.extensions.get("peaktrade.desk")
-    if desk is not None:
-        desk.close()
-
 
 def _events(journal, sid="s1"):
     return journal.append(sid, [
