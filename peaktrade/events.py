@@ -132,16 +132,21 @@ def parse_line_head(line: bytes, line_no: int, default_session: str | None = Non
     as the journal writes it ends its payload with '}}'; a line cut short does not, and
     any line that does not look like one is parsed in full.
     """
-    if line.startswith(_V1_HEAD) and line.endswith(b"}}"):
-        cut = line.find(_PAYLOAD_KEY)
+    cut = line.find(_PAYLOAD_KEY)
+    if cut > 0 and line.startswith(_V1_HEAD) and line.endswith(b"}}"):
         try:
-            raw = orjson.loads(line[:cut] + b"}") if cut > 0 else None
+            raw = orjson.loads(line[:cut] + b"}")
         except orjson.JSONDecodeError:
             raw = None
-        if type(raw) is dict and len(raw) == 11 and type(raw["seq"]) is int:
-            ts = raw.get("ts")
-            if type(ts) is str and len(ts) == 27 and ts[26] == "Z" \
-                    and type(raw.get("kind")) is str:
+        if type(raw) is dict and len(raw) == 11:
+            # Subscripts, not get(): this runs for every line of a scan.
+            try:
+                ts = raw["ts"]
+                head = (type(raw["seq"]) is int and type(ts) is str and len(ts) == 27
+                        and ts[26] == "Z" and type(raw["kind"]) is str)
+            except KeyError:
+                head = False
+            if head:
                 raw["payload"] = None
                 return raw
     return parse_line(line, line_no, default_session)

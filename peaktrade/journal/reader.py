@@ -255,19 +255,27 @@ def read_file(path: Path, stats: LineStats, default_session: str | None = None,
         stats.invalid += invalid
 
 
-def line_ranges(path: Path, parts: int, *, fd: int | None = None) -> list[tuple[int, int | None]]:
+def line_ranges(path: Path, parts: int, *, fd: int | None = None,
+                first_share: float | None = None) -> list[tuple[int, int | None]]:
     """Up to `parts` byte ranges of a plain file, each starting at a line start, in order.
 
     The last range runs to the end of the file (None), wherever that is when it is read.
-    `fd` is the file already open (read with pread and left open).
+    `fd` is the file already open (read with pread and left open). `first_share` is
+    the fraction of the file the first range covers (the others split the rest evenly);
+    by default all are about equal.
     """
     if fd is None:
         with open(path, "rb") as fh:
-            return line_ranges(path, parts, fd=fh.fileno())
+            return line_ranges(path, parts, fd=fh.fileno(), first_share=first_share)
     size = os.fstat(fd).st_size
+    first = size // parts if first_share is None else int(size * first_share)
     starts = [0]
     for index in range(1, parts):
-        start = _next_line_start(fd, max(size * index // parts, starts[-1]))
+        if first_share is None:
+            cut = size * index // parts
+        else:
+            cut = first + (size - first) * (index - 1) // (parts - 1)
+        start = _next_line_start(fd, max(cut, starts[-1]))
         if start >= size:
             break
         if start > starts[-1]:
@@ -335,6 +343,17 @@ def read_range(path: Path, start: int, end: int | None, stats: LineStats,
     opened: Any = _ByteRange(path, start, end, fd)
     return read_file(path, stats, default_session, keep, opened, payload_marker,
                      payload_kinds)
+
+
+def range_line_blocks(path: Path, start: int, end: int | None, *,
+                      fd: int | None = None) -> Iterator[list[bytes | None]]:
+    """The lines of a plain file between two line starts in blocks, as read_range reads them.
+
+    For a scan that decodes and counts lines itself (it then keeps the line stats):
+    the same blocks, with None for an oversized line. `fd` is left open.
+    """
+    with _ByteRange(path, start, end, fd) as opened:
+        yield from iter_line_blocks(opened)
 
 
 def read_file_reversed(path: Path, stats: LineStats, default_session: str | None = None,

@@ -345,3 +345,28 @@ def test_parts_read_the_file_open_when_the_split_began(tmp_path):
         for start, end in line_ranges(path, 3, fd=fh.fileno()):
             list(read_range(path, start, end, stats, fd=fh.fileno()))
     assert stats.as_dict() == whole["lines"]
+
+
+def test_lines_decoded_in_the_summary_loop_count_like_a_read(tmp_path):
+    path = mixed_journal(tmp_path / "mixed.jsonl")
+    whole = summarize_path(path)
+    stats = LineStats()
+    builder = summary.SummaryBuilder().add_lines(path.read_bytes().split(b"\n"), stats,
+                                                 "mixed")
+    assert builder.result(stats) == whole
+
+
+def test_a_longer_first_part_still_starts_every_part_at_a_line(tmp_path):
+    path = mixed_journal(tmp_path / "mixed.jsonl")
+    data = path.read_bytes()
+    ranges = line_ranges(path, 3, first_share=0.6)
+    assert len(ranges) == 3 and all(data[start - 1:start] == b"\n" for start, _ in ranges[1:])
+    assert 0.6 * len(data) <= ranges[1][0] < 0.6 * len(data) + 1000
+    for share in (0.2, 0.6, 0.99):
+        for parts in (2, 3):
+            with open(path, "rb") as fh:
+                cut = line_ranges(path, parts, fd=fh.fileno(), first_share=share)
+            stats = LineStats()
+            for start, end in cut:
+                list(read_range(path, start, end, stats))
+            assert stats.as_dict() == summarize_path(path)["lines"]
