@@ -129,6 +129,23 @@ class DemoSchema(_Section):
                                                                  "AAPL", "MSFT"])
 
 
+ALPACA_URLS = {"paper": "https://paper-api.alpaca.markets", "live": "https://api.alpaca.markets"}
+
+
+class AlpacaSchema(_Section):
+    """The Alpaca route. Credentials come from APCA_API_KEY_ID / APCA_API_SECRET_KEY only."""
+
+    enabled = fields.Boolean(load_default=False)
+    environment = fields.String(load_default="paper", validate=validate.OneOf(tuple(ALPACA_URLS)))
+    base_url = fields.String(load_default=None, allow_none=True,
+                             validate=validate.URL(schemes={"http", "https"}, require_tld=False))
+    dry_run = fields.Boolean(load_default=True)
+    timeout_s = fields.Float(load_default=10.0, validate=_positive)
+    retries = fields.Integer(load_default=3, validate=validate.Range(min=0, max=10))
+    retry_backoff_s = fields.Float(load_default=0.5, validate=_non_negative)
+    poll_interval_s = fields.Float(load_default=2.0, validate=_positive)
+
+
 class RetentionSchema(_Section):
     days = fields.Integer(load_default=14, validate=validate.Range(min=1))
 
@@ -152,6 +169,7 @@ class ConfigSchema(_Section):
     alerts = _section(AlertsSchema)
     demo = _section(DemoSchema)
     retention = _section(RetentionSchema)
+    alpaca = _section(AlpacaSchema)
 
 
 class ConfigError(ValueError):

@@ -9,13 +9,14 @@ def _values(namespace: type) -> tuple[str, ...]:
 
 
 class Status:
+    PENDING = "PENDING"  # sent to a broker that has not acknowledged it yet (in flight)
     NEW = "NEW"
     PARTIAL = "PARTIAL"
     FILLED = "FILLED"
     CANCELLED = "CANCELLED"
     REJECTED = "REJECTED"
 
-WORKING_STATUSES = frozenset({Status.NEW, Status.PARTIAL})
+WORKING_STATUSES = frozenset({Status.PENDING, Status.NEW, Status.PARTIAL})
 STATUSES = _values(Status)
 
 class Side:
@@ -62,6 +63,9 @@ class Code:
     MAX_REGION = "MAX_REGION"
     USER_CANCEL = "USER_CANCEL"
     IOC_UNFILLED = "IOC_UNFILLED"
+    BROKER_REJECTED = "BROKER_REJECTED"
+    BROKER_NOT_FOUND = "BROKER_NOT_FOUND"
+    BROKER_CANCELLED = "BROKER_CANCELLED"
 
 class Gate:
     """Check names in the order they run."""
@@ -130,6 +134,7 @@ class Action:
 OPERATOR_ACTIONS = (Action.KILL_SWITCH_ENGAGE, Action.KILL_SWITCH_RELEASE,
                     Action.BREAKER_RESET, Action.QA_BLOCK, Action.QA_UNBLOCK)
 
-LIVE_MODE = "live"  # the configured mode in which the LIVE route exists
+LIVE_MODE = "live"  # the configured mode in which orders leave the process
+DRY_RUN_MODE = "dry_run"  # the mode of a record journaled instead of sent
 PAPER_ROUTE = "PAPER"
-LIVE_ROUTE = "LIVE"
+ALPACA_ROUTE = "ALPACA"

@@ -6,17 +6,21 @@ what-if and the dry run.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from peaktrade.events import Kind, format_ts
-from peaktrade.execution.brokers import Broker
+from peaktrade.execution.brokers import Broker, BrokerOrder
 from peaktrade.execution.codes import (
+    DRY_RUN_MODE,
+    LIVE_MODE,
     WORKING_STATUSES,
     Code,
     Decision,
     KillSwitchMode,
+    Side,
     Status,
     TimeInForce,
 )
@@ -33,6 +37,8 @@ from peaktrade.execution.results import (
 from peaktrade.execution.rules import Rules
 from peaktrade.execution.state import QTY_EPSILON, ControlBoard, DeskState, Order
 from peaktrade.journal.writer import new_record
+
+log = logging.getLogger("peaktrade.broker")
 
 
 @lru_cache(maxsize=64)
@@ -80,7 +86,7 @@ class EventBatch:
     """
 
     __slots__ = ("state", "session_id", "short", "seq", "ts", "mode", "records", "filled",
-                 "verdict", "journal_only")
+                 "verdict", "journal_only", "sends")
 
     def __init__(self, state: Any, session_id: str, last_seq: int, ts: str, mode: str, *,
                  journal_only: bool = False) -> None:
@@ -96,12 +102,14 @@ class EventBatch:
         # The records go to the journal and nowhere else (submit): parts of a payload may
         # be pre-serialised JSON (orjson.Fragment), which only the journal writer reads.
         self.journal_only = journal_only
+        self.sends: list[Order] = []  # orders journaled PENDING, for a remote broker to send
 
     def add(self, kind: str, payload: dict, symbol: str | None = None,
             strategy: str | None = None, intent_id: str | None = None,
-            order_id: str | None = None, source: str | None = None) -> dict:
+            order_id: str | None = None, source: str | None = None, *,
+            mode: str | None = None) -> dict:
         self.seq += 1
-        record = new_record(self.seq, self.ts, self.session_id, kind, self.mode, symbol,
+        record = new_record(self.seq, self.ts, self.session_id, kind, mode or self.mode, symbol,
                             strategy, intent_id, order_id, source, payload)
         self.state.apply(record)
         self.records.append(record)
@@ -109,11 +117,12 @@ class EventBatch:
 
     def note(self, kind: str, payload: dict, symbol: str | None = None,
              strategy: str | None = None, intent_id: str | None = None,
-             order_id: str | None = None, source: str | None = None) -> dict:
+             order_id: str | None = None, source: str | None = None, *,
+             mode: str | None = None) -> dict:
         """Like add, for a record whose effect the caller folds into the state itself from
         the values it decided on (DeskState.apply would give the same state, slower)."""
         self.seq += 1
-        record = new_record(self.seq, self.ts, self.session_id, kind, self.mode, symbol,
+        record = new_record(self.seq, self.ts, self.session_id, kind, mode or self.mode, symbol,
                             strategy, intent_id, order_id, source, payload)
         self.state.advance(self.seq, self.ts)
         self.records.append(record)
@@ -171,16 +180,19 @@ class Decider:
                           Status.REJECTED, f"{code}: {why}")
             state.add_order(order)
             return order.result()
+        order = Order(order_id, intent_id, coid, symbol, side, float(qty), order_type,
+                      limit_price, tif, price, route, source, strategy, batch.ts, Status.NEW)
+        broker = self.brokers[route]
+        if broker.remote:
+            self._journal_remote(batch, broker, order)
+            return order.result()
         note(ORDER, {
             "status": Status.NEW, "side": side, "qty": qty, "order_type": order_type,
             "limit_price": limit_price, "tif": tif, "price": price, "route": route,
             "client_order_id": coid}, symbol, strategy, intent_id, order_id, source)
-        order = Order(order_id, intent_id, coid, symbol, side, float(qty), order_type,
-                      limit_price, tif, price, route, source, strategy, batch.ts, Status.NEW)
         state.add_order(order)
         state.open_order(order)
-        self.brokers[order.route].accept(order)
-        self.execute(batch, order, price)
+        self.execute(batch, order, broker.submit(order, state))
         if order.tif == TimeInForce.IOC and order.status in WORKING_STATUSES:
             batch.add(CANCEL, {"code": Code.IOC_UNFILLED,
                                "reason": "IOC order not marketable; the rest is cancelled",
@@ -188,11 +200,34 @@ class Decider:
                       symbol, strategy, intent_id, order_id, source)
         return order.result()
 
-    def execute(self, batch: EventBatch, order: Order, reference: float | None) -> list[dict]:
-        """Let the order's broker fill it now; returns the fill records added."""
+    def _journal_remote(self, batch: EventBatch, broker: Broker, order: Order) -> None:
+        """An order for a broker over the network: journaled with the exact request first.
+
+        A sending route journals it PENDING and leaves the send to the desk (outside its
+        locks); a dry-run route journals it as mode dry_run, and it rests, never sent.
+        """
+        sending = not broker.dry_run
+        if sending:
+            order.status = Status.PENDING
+        request = broker.request_body(order)
+        batch.note(ORDER, {
+            "status": order.status, "side": order.side, "qty": order.quantity,
+            "order_type": order.order_type, "limit_price": order.limit_price, "tif": order.tif,
+            "price": order.price, "route": order.route,
+            "client_order_id": order.client_order_id, "request": request},
+            order.symbol, order.strategy, order.intent_id, order.order_id, order.source,
+            mode=LIVE_MODE if sending else DRY_RUN_MODE)
         state: DeskState = batch.state
-        plan = self.brokers[order.route].execute(order, state.quotes.get(order.symbol),
-                                                 reference, self.rules)
+        state.add_order(order)
+        state.open_order(order)
+        if sending:
+            batch.sends.append(order)
+        else:
+            log.info("dry run, not sent to %s: %s", order.route, request)
+
+    def execute(self, batch: EventBatch, order: Order, report: BrokerOrder) -> list[dict]:
+        """Journal the fill a local broker's report announces; returns the fill records."""
+        plan = report.fill
         if plan is None:
             return []
         qty, price, slippage_bps, fee = plan
@@ -216,9 +251,63 @@ class Decider:
         state: DeskState = batch.state
         fills = []
         for order in list(state.working.values()):
-            if order.symbol in symbols and self._may_fill(state, order, kill_switch, now_ts):
-                fills.extend(self.execute(batch, order, None))
+            broker = self.brokers.get(order.route)
+            if broker is None or broker.remote or order.symbol not in symbols:
+                continue  # a remote broker's fills are learned from the broker
+            if self._may_fill(state, order, kill_switch, now_ts):
+                fills.extend(self.execute(batch, order, broker.fetch_order(order, state)))
         return fills
+
+    def apply_report(self, batch: EventBatch, order: Order, report: BrokerOrder, *,
+                     cancelled_by: str | None = None) -> None:
+        """Journal what a remote broker reports about a journaled order, once.
+
+        The acknowledgement (PENDING -> NEW, with the broker's id), then the fills not yet
+        journaled, taken from the broker's cumulative quantity (so a fill learned twice,
+        from polling and from a reconciliation, is journaled once: the desk compares under
+        the session lock with everything the journal holds), then how the order ended.
+        """
+        ids = (order.symbol, order.strategy, order.intent_id, order.order_id, order.source)
+        if order.status == Status.PENDING:
+            batch.add(ORDER, {"status": Status.NEW, "broker_order_id": report.broker_order_id,
+                              "broker_status": report.broker_status, "route": order.route,
+                              "client_order_id": order.client_order_id}, *ids, mode=LIVE_MODE)
+        new_qty = report.filled_qty - order.filled
+        avg = report.filled_avg_price
+        if new_qty > QTY_EPSILON and avg is not None and order.status in WORKING_STATUSES:
+            new_qty = min(new_qty, order.leaves)
+            price = (avg * report.filled_qty - order.fill_notional) / new_qty \
+                if order.filled > 0 else avg
+            leaves = max(order.leaves - new_qty, 0.0)
+            batch.add(FILL, {
+                "qty": new_qty, "price": price, "fee": 0.0,
+                "slippage_bps": _slippage_bps(order.side, order.price, price),
+                "leaves_qty": leaves,
+                "status": Status.FILLED if leaves <= QTY_EPSILON else Status.PARTIAL,
+                "side": order.side, "exec_id": f"E-{batch.short}-{batch.seq + 1}",
+                "route": order.route, "broker_order_id": report.broker_order_id,
+                "broker_filled_qty": report.filled_qty}, *ids, mode=LIVE_MODE)
+            batch.filled[order.symbol] = order
+        if order.status not in WORKING_STATUSES:
+            return
+        if report.status == Status.CANCELLED:
+            code, reason = (Code.USER_CANCEL, f"cancelled by {cancelled_by}") \
+                if cancelled_by else (Code.BROKER_CANCELLED, report.reason or
+                                      f"{report.broker_status} at {order.route}")
+            batch.add(CANCEL, {"code": code, "reason": reason, "leaves_qty": order.leaves,
+                               "actor": cancelled_by, "broker_status": report.broker_status},
+                      *ids, mode=LIVE_MODE)
+        elif report.status == Status.REJECTED:
+            self.refuse(batch, order, Code.BROKER_REJECTED,
+                        report.reason or f"rejected by {order.route}")
+
+    @staticmethod
+    def refuse(batch: EventBatch, order: Order, code: str, reason: str) -> None:
+        """Journal that a working order was refused by its broker (or never reached it)."""
+        if order.status in WORKING_STATUSES:
+            batch.add(REJECT, {"code": code, "reason": reason, "leaves_qty": 0.0},
+                      order.symbol, order.strategy, order.intent_id, order.order_id,
+                      order.source, mode=LIVE_MODE)
 
     def journal_positions(self, batch: EventBatch) -> None:
         """One position event per symbol the batch filled, after all its fills."""
@@ -242,3 +331,11 @@ class Decider:
         restricted = kill_switch.engaged or any(
             latch.strategy in (None, order.strategy) for latch in state.active_latches(now_ts))
         return not restricted or state.is_reducing(order.symbol, order.signed_leaves)
+
+
+def _slippage_bps(side: str, reference: float | None, price: float) -> float | None:
+    """How much worse than the reference price a fill was, in basis points."""
+    if not reference:
+        return None
+    moved = price - reference if side == Side.BUY else reference - price
+    return round(moved / reference * 1e4, 4)

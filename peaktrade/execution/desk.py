@@ -13,9 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from peaktrade.events import DESK_SESSION, Kind, format_ts
-from peaktrade.execution.brokers import Broker, brokers_for, default_route, routes_of
+from peaktrade.execution import bridge
+from peaktrade.execution.brokers import (
+    Broker,
+    BrokerRejected,
+    BrokerUnavailable,
+    brokers_for,
+    default_route,
+    routes_of,
+)
 from peaktrade.execution.codes import (
     BREAKERS,
+    DRY_RUN_MODE,
     KILL_SWITCH_MODES,
     OPERATOR_ACTIONS,
     WORKING_STATUSES,
@@ -34,6 +43,7 @@ from peaktrade.execution.controls import (
 )
 from peaktrade.execution.decisions import Decider, EventBatch, moment_of
 from peaktrade.execution.errors import (
+    BrokerUnreachable,
     ControlRefused,
     DeskError,
     InvalidIntent,
@@ -46,7 +56,7 @@ from peaktrade.execution.intents import Intent, parse_intents, parse_quotes
 from peaktrade.execution.pipeline import evaluate
 from peaktrade.execution.results import OrderResult, Verdict
 from peaktrade.execution.rules import Rules
-from peaktrade.execution.state import ControlBoard, DeskState
+from peaktrade.execution.state import ControlBoard, DeskState, Order
 from peaktrade.journal import Journal, JournalError, SessionWriter, newest
 from peaktrade.journal.writer import utc_now
 
@@ -84,11 +94,11 @@ class Desk:
         self.journal = journal
         self.rules = Rules.from_config(config)
         self.catalog = Catalog.from_config(config)
-        self.brokers: dict[str, Broker] = brokers_for(self.rules.mode)
+        self._environ = os.environ if environ is None else environ
+        self.brokers: dict[str, Broker] = brokers_for(config, self._environ)
         self._route_ids = frozenset(self.brokers)
         self._default_route = default_route(self.brokers)
         self._clock: Clock = clock or journal.clock or utc_now
-        self._environ = os.environ if environ is None else environ
         self._session_ids = session_ids
         self._owns_journal = owns_journal
         self._mutex = threading.RLock()
@@ -137,7 +147,84 @@ class Desk:
                 results = [decide(batch, intent, board, kill_switch, now, moment)
                            for intent in parsed]
                 self._commit(writer, batch, trusted=True)
+        if batch.sends:
+            sent = self._settle([bridge.send(self.brokers[order.route], copy.copy(order))
+                                 for order in batch.sends], journal_unknown=True)
+            results = [sent.get(result.order_id, result) for result in results]
         return results
+
+    @property
+    def sends_orders(self) -> bool:
+        """Some route sends orders to a broker over the network (not dry)."""
+        return any(broker.remote and not broker.dry_run for broker in self.brokers.values())
+
+    def reconcile(self) -> dict[str, Any]:
+        """Bring the working orders of sending routes in line with their brokers.
+
+        Each order is asked for (outside the locks) and what changed is journaled once:
+        acknowledgements of orders in flight, fills not yet journaled, orders the broker
+        ended. Run on start, then every poll interval, and by `peaktrade desk reconcile`.
+        Open orders the broker holds that this session does not know are listed.
+        """
+        with self._mutex:
+            state = self._sync()
+            orders = [copy.copy(order) for order in state.working.values()
+                      if self._sending(order.route)]
+            known = {order.client_order_id or order.order_id for order in state.orders.values()}
+        outcomes = [bridge.refresh(self.brokers[order.route], order) for order in orders]
+        strangers, unreachable = [], []
+        for route, broker in self.brokers.items():
+            if not self._sending(route):
+                continue
+            try:
+                open_orders = broker.open_orders(None)
+            except (BrokerRejected, BrokerUnavailable) as err:
+                unreachable.append(f"{route}: {err}")
+                continue
+            strangers += [{"route": route, "broker_order_id": o.broker_order_id,
+                           "client_order_id": o.client_order_id, "symbol": o.symbol,
+                           "side": o.side, "qty": o.qty, "status": o.broker_status}
+                          for o in open_orders if o.client_order_id not in known]
+        before = {order.order_id: order.result() for order in orders}
+        after = self._settle(outcomes) if outcomes else {}
+        return {"checked": len(orders),
+                "changed": [after[i].to_dict() for i in after if after[i] != before.get(i)],
+                "unknown": [{"order_id": o.order_id, "detail": o.unknown}
+                            for o in outcomes if o.unknown],
+                "not_at_desk": strangers, "unreachable": unreachable}
+
+    def _sending(self, route: str) -> bool:
+        broker = self.brokers.get(route)
+        return broker is not None and broker.remote and not broker.dry_run
+
+    def _settle(self, outcomes: list[bridge.Outcome], *, cancelled_by: str | None = None,
+                journal_unknown: bool = False) -> dict[str, OrderResult]:
+        """Journal what broker calls found out, under the session lock; the orders after.
+
+        The projection is caught up first, so whatever another process already journaled
+        about these orders (an acknowledgement, a fill) is not journaled again.
+        """
+        with self._decision() as (state, writer, now):
+            batch = self._batch(state, writer, format_ts(now))
+            decider = self._decider
+            for outcome in outcomes:
+                order = state.orders.get(outcome.order_id)
+                if order is None:
+                    continue  # another session started meanwhile
+                if outcome.report is not None:
+                    decider.apply_report(batch, order, outcome.report, cancelled_by=cancelled_by)
+                elif outcome.refused is not None:
+                    decider.refuse(batch, order, outcome.code, outcome.refused)
+                elif journal_unknown:
+                    batch.add(Kind.ERROR.value, {
+                        "where": f"broker.{order.route.lower()}", "error": "outcome unknown",
+                        "detail": f"order {order.order_id} stays PENDING until the broker "
+                                  f"answers a lookup: {outcome.unknown}"},
+                        order.symbol, order.strategy, order.intent_id, order.order_id,
+                        order.source)
+            self._commit(writer, batch)
+            return {o.order_id: state.orders[o.order_id].result()
+                    for o in outcomes if o.order_id in state.orders}
 
     def what_if(self, intents: Any, *, source: str = "API") -> list[Verdict]:
         """The verdicts submit would reach, appending nothing (a batch is checked in order)."""
@@ -167,6 +254,7 @@ class Desk:
     def cancel(self, order_id: str, *, source: str = "API",
                actor: str | None = None) -> OrderResult:
         """Cancel a working order; cancels pass even with the kill switch engaged."""
+        who = actor or source
         with self._decision() as (state, writer, now):
             order = state.orders.get(order_id)
             if order is None:
@@ -174,16 +262,34 @@ class Desk:
                                    f"{state.session_id}")
             if order.status not in WORKING_STATUSES:
                 raise OrderNotCancellable(
-                    f"order {order_id} is {order.status}; only NEW or PARTIAL orders can be "
-                    "cancelled")
-            batch = self._batch(state, writer, format_ts(now))
-            who = actor or source
-            batch.add(Kind.CANCEL.value, {"code": Code.USER_CANCEL,
-                                          "reason": f"cancelled by {who}",
-                                          "leaves_qty": order.leaves, "actor": actor},
-                      order.symbol, order.strategy, order.intent_id, order_id, source)
-            self._commit(writer, batch)
-            return order.result()
+                    f"order {order_id} is {order.status}; only PENDING, NEW or PARTIAL "
+                    "orders can be cancelled")
+            if not self._sending(order.route):
+                batch = self._batch(state, writer, format_ts(now))
+                dry = order.route in self.brokers and self.brokers[order.route].dry_run
+                batch.add(Kind.CANCEL.value, {"code": Code.USER_CANCEL,
+                                              "reason": f"cancelled by {who}",
+                                              "leaves_qty": order.leaves, "actor": actor},
+                          order.symbol, order.strategy, order.intent_id, order_id, source,
+                          mode=DRY_RUN_MODE if dry else None)
+                self._commit(writer, batch)
+                return order.result()
+            order = copy.copy(order)
+        return self._cancel_at_broker(order, who)
+
+    def _cancel_at_broker(self, order: Order, who: str) -> OrderResult:
+        """Cancel at the broker first; the journal says cancelled once the broker does."""
+        broker = self.brokers[order.route]
+        try:
+            outcome = bridge.cancel(broker, order)
+        except BrokerRejected as err:
+            self._settle([bridge.refresh(broker, order)])  # it may have filled meanwhile
+            raise OrderNotCancellable(f"{order.route} refused to cancel order "
+                                      f"{order.order_id}: {err}") from None
+        except BrokerUnavailable as err:
+            raise BrokerUnreachable(f"{order.route} did not answer the cancel of order "
+                                    f"{order.order_id}; it is still working: {err}") from None
+        return self._settle([outcome], cancelled_by=who)[order.order_id]
 
     def quote(self, quotes: Any, *, source: str | None = None) -> list[dict]:
         """Record quotes; resting orders that became marketable fill. Returns the fill records."""

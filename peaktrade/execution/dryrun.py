@@ -81,7 +81,7 @@ def dry_run(config: Mapping[str, Any], *, symbol: str, target: float, current: f
     if abs(delta) <= QTY_EPSILON:
         return None
     rules = Rules.from_config(config)
-    brokers = brokers_for(rules.mode)
+    brokers = brokers_for(config, environ, require_live=False)
     (intent,) = parse_intents({
         "symbol": symbol, "side": Side.BUY if delta > 0 else Side.SELL, "quantity": abs(delta),
         "price": price, "tags": list(tags), "strategy": strategy,

@@ -25,3 +25,7 @@ class OrderNotCancellable(DeskError):
 
 class ControlRefused(DeskError):
     """A control action that cannot apply in the current state (-> 409)."""
+
+
+class BrokerUnreachable(DeskError):
+    """The broker gave no usable answer; nothing was decided by it (-> 503)."""

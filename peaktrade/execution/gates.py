@@ -87,12 +87,17 @@ NOT_RESEARCH_ONLY = {mode: constant(Check(Gate.RESEARCH_ONLY, Decision.PASS, Cod
 
 
 def check_research_only(intent: Intent, rules: Rules) -> Check:
-    """In live mode an intent tagged research_only is never executed."""
+    """An intent tagged research_only never executes in live mode, nor reaches a broker."""
     tagged = RESEARCH_ONLY_TAG in intent.tags
-    if tagged and rules.mode == LIVE_MODE and rules.block_research_in_live:
-        return Check(Gate.RESEARCH_ONLY, Decision.BLOCK, Code.RESEARCH_ONLY,
-                     f"intent is tagged {RESEARCH_ONLY_TAG} and the desk is in live mode",
-                     limit=rules.mode, value=RESEARCH_ONLY_TAG)
+    if tagged and rules.block_research_in_live:
+        if rules.mode == LIVE_MODE:
+            return Check(Gate.RESEARCH_ONLY, Decision.BLOCK, Code.RESEARCH_ONLY,
+                         f"intent is tagged {RESEARCH_ONLY_TAG} and the desk is in live mode",
+                         limit=rules.mode, value=RESEARCH_ONLY_TAG)
+        if intent.route in rules.live_routes:
+            return Check(Gate.RESEARCH_ONLY, Decision.BLOCK, Code.RESEARCH_ONLY,
+                         f"intent is tagged {RESEARCH_ONLY_TAG} and route {intent.route} "
+                         "goes to a real broker", limit=rules.mode, value=RESEARCH_ONLY_TAG)
     if tagged:
         return Check(Gate.RESEARCH_ONLY, Decision.PASS, Code.RESEARCH_ONLY,
                      f"{rules.mode} mode admits {RESEARCH_ONLY_TAG}", limit=rules.mode)

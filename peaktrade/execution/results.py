@@ -33,6 +33,8 @@ class OrderResult(NamedTuple):
     source: str | None
     strategy: str | None
     created_at: str
+    broker_order_id: str | None = None
+    broker_status: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(zip(self._fields, self, strict=True))

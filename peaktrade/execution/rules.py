@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from peaktrade.execution.codes import BREAKER_CONFIG_KEYS
+from peaktrade.execution.codes import ALPACA_ROUTE, BREAKER_CONFIG_KEYS
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,7 @@ class Rules:
     max_region_exposure: Mapping[str, float]
     breaker_limits: Mapping[str, float]
     has_risk_limits: bool  # any pre-trade risk limit set (all are off by default)
+    live_routes: frozenset[str] = frozenset()  # routes to a real broker, dry or not
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Rules:
@@ -53,4 +54,5 @@ class Rules:
                 "max_notional_per_symbol", "max_weight_per_symbol", "max_gross_exposure",
                 "max_orders_per_second")) or bool(risk["max_sector_exposure"])
             or bool(risk["max_region_exposure"]),
+            live_routes=frozenset({ALPACA_ROUTE}) if config["alpaca"]["enabled"] else frozenset(),
         )

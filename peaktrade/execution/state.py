@@ -50,6 +50,8 @@ class Order:
     reason: str | None = None
     filled: float = 0.0
     fill_notional: float = 0.0
+    broker_order_id: str | None = None  # the broker's id, once it acknowledged the order
+    broker_status: str | None = None  # the broker's last word on it
 
     @property
     def leaves(self) -> float:
@@ -66,7 +68,8 @@ class Order:
         return OrderResult(self.order_id, self.client_order_id, self.symbol, self.side,
                            self.quantity, self.filled, avg, shown, self.order_type,
                            self.limit_price, self.tif, self.status, self.reason, self.route,
-                           self.source, self.strategy, self.created_at)
+                           self.source, self.strategy, self.created_at,
+                           self.broker_order_id, self.broker_status)
 
 
 @dataclass(slots=True)
@@ -252,8 +255,20 @@ class DeskState:
             self.by_client_id[order.client_order_id] = order.order_id
 
     def _on_order(self, record: dict) -> None:
-        order = self._new_order(record, Status.NEW)
-        self.open_order(order)
+        """A new order; for an order already known, what its broker acknowledged."""
+        payload = record["payload"]
+        order = self.orders.get(record["order_id"])
+        if order is None:
+            status = Status.PENDING if payload.get("status") == Status.PENDING else Status.NEW
+            order = self._new_order(record, status)
+            order.broker_order_id = payload.get("broker_order_id")
+            order.broker_status = payload.get("broker_status")
+            self.open_order(order)
+            return
+        if order.status == Status.PENDING:
+            order.status = Status.NEW
+        order.broker_order_id = payload.get("broker_order_id") or order.broker_order_id
+        order.broker_status = payload.get("broker_status") or order.broker_status
 
     def open_order(self, order: Order) -> None:
         """A NEW order (already added) starts working: books, marks, trade counters."""
@@ -274,7 +289,13 @@ class DeskState:
 
     def _on_reject(self, record: dict) -> None:
         payload = record["payload"]
-        if record["order_id"] in self.orders:
+        order = self.orders.get(record["order_id"])
+        if order is not None:  # a broker refused an order the desk had sent
+            if order.status in (Status.PENDING, Status.NEW, Status.PARTIAL):
+                self._add_working(order, -order.leaves)
+                order.status = Status.REJECTED
+                order.reason = f"{payload.get('code')}: {payload.get('reason')}"
+                self.working.pop(order.order_id, None)
             return
         if record["intent_id"] not in self._intents:
             return
@@ -362,7 +383,7 @@ class DeskState:
 
     def _on_cancel(self, record: dict) -> None:
         order = self.orders.get(record["order_id"])
-        if order is None or order.status not in (Status.NEW, Status.PARTIAL):
+        if order is None or order.status not in (Status.PENDING, Status.NEW, Status.PARTIAL):
             return
         self._add_working(order, -order.leaves)
         payload = record["payload"]

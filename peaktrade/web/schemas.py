@@ -416,6 +416,8 @@ class OrderResultSchema(Schema):
     source = fields.String(allow_none=True)
     strategy = fields.String(allow_none=True)
     created_at = fields.String(allow_none=True)
+    broker_order_id = fields.String(allow_none=True)
+    broker_status = fields.String(allow_none=True)
 
 
 class CheckSchema(Schema):

@@ -26,7 +26,7 @@ def test_single_order_fills_and_reports_every_field(client):
     assert set(result) == {"order_id", "client_order_id", "symbol", "side", "quantity",
                            "filled_quantity", "avg_fill_price", "price", "order_type",
                            "limit_price", "tif", "status", "reason", "route", "source",
-                           "strategy", "created_at"}
+                           "strategy", "created_at", "broker_order_id", "broker_status"}
     assert result["route"] == "PAPER" and result["source"] == "API"
 
 

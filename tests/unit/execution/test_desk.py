@@ -24,7 +24,8 @@ from tests.unit.execution.conftest import buy, sell
 
 RESULT_KEYS = {"order_id", "client_order_id", "symbol", "side", "quantity", "filled_quantity",
                "avg_fill_price", "price", "order_type", "limit_price", "tif", "status",
-               "reason", "route", "source", "strategy", "created_at"}
+               "reason", "route", "source", "strategy", "created_at", "broker_order_id",
+               "broker_status"}
 
 
 def journal_of(tmp_path, desk):
@@ -119,7 +120,7 @@ def test_cancel_errors_say_why(desk):
     with pytest.raises(UnknownOrder, match="O-nope"):
         desk.cancel("O-nope")
     filled = desk.submit(buy())[0]
-    with pytest.raises(OrderNotCancellable, match="is FILLED; only NEW or PARTIAL"):
+    with pytest.raises(OrderNotCancellable, match="is FILLED; only PENDING, NEW or PARTIAL"):
         desk.cancel(filled.order_id)
 
 
@@ -199,14 +200,21 @@ def test_paper_mode_has_one_route(make_desk):
         "description": "Paper simulator: fills at the quote with slippage and optional fees"}]
 
 
-def test_live_mode_routes_to_the_dry_run_adapter_by_default(make_desk, caplog):
-    live = make_desk(mode="live")
+def test_live_mode_needs_a_broker_route(make_desk):
+    from peaktrade.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"live mode needs a broker route; set \[alpaca\]"):
+        make_desk(mode="live")
+
+
+def test_live_mode_routes_to_the_broker_dry_by_default(make_desk, caplog):
+    live = make_desk(mode="live", alpaca={"enabled": True})
     assert [(r["route_id"], r["is_default"]) for r in live.routes()] == [
-        ("LIVE", True), ("PAPER", False)]
-    with caplog.at_level("INFO", logger="peaktrade.broker.live"):
+        ("ALPACA", True), ("PAPER", False)]
+    with caplog.at_level("INFO", logger="peaktrade.broker"):
         result = live.submit(buy("AAPL", 1, 100))[0]
-    assert (result.status, result.route) == ("NEW", "LIVE")
-    assert "dry run, not sent: LIVE BUY 1.0 AAPL MARKET" in caplog.text
+    assert (result.status, result.route) == ("NEW", "ALPACA")
+    assert "dry run, not sent to ALPACA" in caplog.text
     assert live.quote({"symbol": "AAPL", "bid": 99, "ask": 100}) == []  # sends nothing
     assert live.submit(buy("AAPL", 1, 100, route="paper"))[0].status == "FILLED"
 

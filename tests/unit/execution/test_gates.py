@@ -106,13 +106,23 @@ def test_research_only_blocked_in_live_mode_only(make_desk):
     intent = buy("AAPL", 1, 100, tags=["research_only"])
     paper = make_desk()
     assert paper.submit(intent)[0].status == "FILLED"
-    live = make_desk(mode="live")
+    live = make_desk(mode="live", alpaca={"enabled": True})
     result = live.submit(intent)[0]
     assert result.status == "REJECTED" and result.reason.startswith("RESEARCH_ONLY: ")
 
 
+def test_research_only_never_reaches_a_broker_route_in_paper_mode(make_desk):
+    desk = make_desk(alpaca={"enabled": True})
+    assert desk.submit(buy("AAPL", 1, 100, tags=["research_only"]))[0].status == "FILLED"
+    result = desk.submit(buy("AAPL", 1, 100, tags=["research_only"], route="ALPACA"))[0]
+    assert result.status == "REJECTED"
+    assert result.reason == ("RESEARCH_ONLY: intent is tagged research_only and route ALPACA "
+                             "goes to a real broker")
+
+
 def test_research_only_gate_can_be_turned_off(make_desk):
-    live = make_desk(mode="live", gates={"block_research_in_live": False})
+    live = make_desk(mode="live", alpaca={"enabled": True},
+                     gates={"block_research_in_live": False})
     assert live.submit(buy("AAPL", 1, 100, tags=["research_only"]))[0].status == "NEW"
 
 
