@@ -34,9 +34,12 @@ def post_worker_init(worker):
         env.get_template(name)
 
 
-# The demo feed: ONE process next to the server (not one per worker), started by the
-# master when it is ready and stopped when it exits. PEAKTRADE_DEMO=0 turns it off.
-_demo = {}
+# Sidecars: ONE process each next to the server (not one per worker), started by the
+# master when it is ready and stopped when it exits. The demo feed (PEAKTRADE_DEMO=0 turns
+# it off), and, when a route sends orders to a broker, the reconciler that journals what
+# the broker did (acknowledgements, fills, cancels), starting with what happened while
+# the server was down.
+_sidecars = {}
 
 
 def when_ready(server):
@@ -45,32 +48,37 @@ def when_ready(server):
     from pathlib import Path
 
     from peaktrade.config import ConfigError, load_config
+    from peaktrade.execution.brokers import brokers_for
 
     try:
-        enabled = load_config()["demo"]["enabled"]
+        config = load_config()
+        sends = any(b.remote and not b.dry_run for b in brokers_for(config).values())
     except ConfigError as err:
-        server.log.error("demo feed not started: %s", err)
-        return
-    if not enabled:
+        server.log.error("no demo feed nor reconciler started: %s", err)
         return
     script = Path(sys.executable).with_name("peaktrade")
     entry = [str(script)] if script.exists() else \
         [sys.executable, "-c", "from peaktrade.cli import main; main()"]
-    command = [*entry, "demo", "--parent-pid", str(os.getpid())]
-    _demo["process"] = subprocess.Popen(command)
-    server.log.info("demo feed started (pid %s); PEAKTRADE_DEMO=0 turns it off",
-                    _demo["process"].pid)
+    # No demo quotes in live mode: they would mark real positions.
+    wanted = {"demo feed": (config["demo"]["enabled"] and config["mode"] != "live", ["demo"]),
+              "reconciler": (sends, ["reconcile", "--follow"])}
+    for name, (enabled, args) in wanted.items():
+        if enabled:
+            process = subprocess.Popen([*entry, *args, "--parent-pid", str(os.getpid())])
+            _sidecars[name] = process
+            server.log.info("%s started (pid %s)", name, process.pid)
 
 
 def on_exit(server):
     import subprocess
 
-    process = _demo.pop("process", None)
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    for process in _sidecars.values():
+        if process.poll() is None:
+            process.terminate()
+    for process in _sidecars.values():
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    _sidecars.clear()

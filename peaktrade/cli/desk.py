@@ -1,4 +1,4 @@
-"""Desk commands: the demo feed and the dry run."""
+"""Desk commands: the demo feed, the dry run and reconciliation with the broker."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import click
 import orjson
 
 from peaktrade.config import MODES, ConfigError, load_config
-from peaktrade.execution import Desk, InvalidIntent
+from peaktrade.execution import Desk, DeskError, InvalidIntent
+from peaktrade.execution.codes import LIVE_MODE
 from peaktrade.execution.demo import demo_config, run_demo
 from peaktrade.execution.dryrun import DryRun, dry_run, read_board
+from peaktrade.journal import JournalError
 
 EXIT_BLOCKED = 1
 EXIT_BAD_INPUT = 2
@@ -43,6 +45,10 @@ def demo(duration: float | None, rate: float | None, seed: int | None,
     limits, cancels and the odd breaker trip. Stops on SIGTERM/SIGINT or after --duration.
     """
     base = _config()
+    if base["mode"] == LIVE_MODE:
+        click.echo("the demo feed does not run in live mode: its made-up quotes would mark "
+                   "real positions; set mode = 'paper' (or PEAKTRADE_DEMO=0)", err=True)
+        raise SystemExit(EXIT_BAD_INPUT)
     config = _config(demo_config(base))
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set())
@@ -148,4 +154,78 @@ def _print_report(report: DryRun) -> None:
                    f"{result.avg_fill_price:,.2f}")
 
 
-COMMANDS: list[click.Command] = [demo, dry_run_command]
+@click.command("reconcile")
+@click.option("--follow", is_flag=True,
+              help="Keep reconciling every [alpaca] poll_interval_s until SIGTERM or Ctrl-C.")
+@click.option("--json", "as_json", is_flag=True, help="Print each report as JSON.")
+@click.option("--parent-pid", type=int, default=None, hidden=True,
+              help="Stop when this process (the gunicorn master) is gone.")
+def reconcile(follow: bool, as_json: bool, parent_pid: int | None) -> None:
+    """Bring the working orders of broker routes in line with the broker.
+
+    Journals, once each, what the broker knows and the journal does not: acknowledgements
+    of orders in flight (PENDING), fills, orders the broker cancelled, expired or
+    rejected. Lists open orders at the broker that the active session does not know.
+    The server runs this with --follow next to itself when a route sends orders.
+
+    \b
+    Exit codes: 0 in line, 1 something could not be checked (broker unreachable, orders
+    still in doubt), 2 bad configuration.
+    """
+    config = _config()
+    desk = Desk.from_config(config)
+    stop = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stop.set())
+                for signum in (signal.SIGTERM, signal.SIGINT)} if follow else {}
+    if parent_pid is not None:
+        threading.Thread(target=_stop_with_parent, args=(parent_pid, stop), daemon=True,
+                         name="reconcile-parent-watch").start()
+    try:
+        if not desk.sends_orders:
+            click.echo("nothing to reconcile: no route sends orders (mode is not live, or "
+                       "the broker route is dry)")
+            return
+        interval = config["alpaca"]["poll_interval_s"]
+        while True:
+            try:
+                report = desk.reconcile()
+            except (DeskError, JournalError) as err:
+                report = {"checked": 0, "changed": [], "unknown": [], "not_at_desk": [],
+                          "unreachable": [f"desk: {err}"]}
+            _print_reconcile(report, as_json)
+            in_doubt = bool(report["unknown"] or report["unreachable"])
+            if not follow:
+                raise SystemExit(EXIT_BLOCKED if in_doubt else 0)
+            if stop.wait(interval):
+                return
+    finally:
+        desk.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _print_reconcile(report: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(orjson.dumps(report).decode())
+        return
+    changed, unknown = report["changed"], report["unknown"]
+    if not (changed or unknown or report["not_at_desk"] or report["unreachable"]):
+        click.echo(f"reconciled {report['checked']} working order(s): in line with the broker")
+        return
+    click.echo(f"reconciled {report['checked']} working order(s): {len(changed)} changed")
+    for order in changed:
+        click.echo(f"  changed   {order['order_id']} {order['side']} {order['quantity']:g} "
+                   f"{order['symbol']} -> {order['status']} (filled "
+                   f"{order['filled_quantity']:g}, broker {order['broker_order_id']})")
+    for item in unknown:
+        click.echo(f"  in doubt  {item['order_id']}: {item['detail']}")
+    for item in report["not_at_desk"]:
+        click.echo(f"  unknown   {item['route']} order {item['broker_order_id']} "
+                   f"(client_order_id {item['client_order_id']}, {item['side']} {item['qty']} "
+                   f"{item['symbol']}, {item['status']}) is open at the broker but not in "
+                   "this session")
+    for line in report["unreachable"]:
+        click.echo(f"  unreachable  {line}")
+
+
+COMMANDS: list[click.Command] = [demo, dry_run_command, reconcile]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from peaktrade.events import ts_to_epoch
-from peaktrade.execution.codes import Breaker, Side, Status
+from peaktrade.execution.codes import PAPER_ROUTE, Breaker, Side, Status
 from peaktrade.execution.desk import Desk
 from peaktrade.execution.errors import DeskError
 from peaktrade.journal import JournalError
@@ -128,7 +128,9 @@ class DemoFeed:
         side = rng.choice((Side.BUY, Side.SELL))
         if abs(position) * price > 8_000:  # keep the book small: lean against the position
             side = Side.SELL if position > 0 else Side.BUY
+        # Always the simulator: demo intents never reach a broker route, whatever the default.
         intent: dict[str, Any] = {"symbol": symbol, "side": side, "price": round(price, 6),
+                                  "route": PAPER_ROUTE,
                                   "strategy": rng.choice(STRATEGIES),
                                   "quantity": self._lot_qty(symbol, notional / price),
                                   "confidence": round(rng.uniform(0.3, 0.95), 2)}
