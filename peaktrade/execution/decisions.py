@@ -6,7 +6,6 @@ what-if and the dry run.
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -37,8 +36,6 @@ from peaktrade.execution.results import (
 from peaktrade.execution.rules import Rules
 from peaktrade.execution.state import QTY_EPSILON, ControlBoard, DeskState, Order
 from peaktrade.journal.writer import new_record
-
-log = logging.getLogger("peaktrade.broker")
 
 
 @lru_cache(maxsize=64)
@@ -222,8 +219,6 @@ class Decider:
         state.open_order(order)
         if sending:
             batch.sends.append(order)
-        else:
-            log.info("dry run, not sent to %s: %s", order.route, request)
 
     def execute(self, batch: EventBatch, order: Order, report: BrokerOrder) -> list[dict]:
         """Journal the fill a local broker's report announces; returns the fill records."""

@@ -207,14 +207,14 @@ def test_live_mode_needs_a_broker_route(make_desk):
         make_desk(mode="live")
 
 
-def test_live_mode_routes_to_the_broker_dry_by_default(make_desk, caplog):
+def test_live_mode_routes_to_the_broker_dry_by_default(make_desk, tmp_path):
     live = make_desk(mode="live", alpaca={"enabled": True})
     assert [(r["route_id"], r["is_default"]) for r in live.routes()] == [
         ("ALPACA", True), ("PAPER", False)]
-    with caplog.at_level("INFO", logger="peaktrade.broker"):
-        result = live.submit(buy("AAPL", 1, 100))[0]
+    result = live.submit(buy("AAPL", 1, 100))[0]
     assert (result.status, result.route) == ("NEW", "ALPACA")
-    assert "dry run, not sent to ALPACA" in caplog.text
+    order = journal_of(tmp_path, live)[-1]
+    assert (order["kind"], order["mode"]) == ("order", "dry_run")
     assert live.quote({"symbol": "AAPL", "bid": 99, "ask": 100}) == []  # sends nothing
     assert live.submit(buy("AAPL", 1, 100, route="paper"))[0].status == "FILLED"
 
