@@ -2,6 +2,7 @@
 
 from peaktrade.execution.desk import Desk, active_session_id
 from peaktrade.execution.errors import (
+    BrokerUnreachable,
     ControlRefused,
     DeskError,
     InvalidIntent,
@@ -12,6 +13,6 @@ from peaktrade.execution.intents import Intent
 from peaktrade.execution.results import Check, OrderResult, Verdict
 
 __all__ = [
-    "Check", "ControlRefused", "Desk", "DeskError", "Intent", "InvalidIntent",
+    "BrokerUnreachable", "Check", "ControlRefused", "Desk", "DeskError", "Intent", "InvalidIntent",
     "OrderNotCancellable", "OrderResult", "UnknownOrder", "Verdict", "active_session_id",
 ]

@@ -152,9 +152,20 @@ def _gate(record: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
     return ""
 
 
+def _short_id(value: Any) -> str:
+    """A long id (a broker's UUID) cut to its first 8 characters and an ellipsis."""
+    text = _text(value)
+    return f"{text[:8]}…" if len(text) > 12 else text
+
+
 def _order(record: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
+    if payload.get("broker_order_id") is not None:  # a live broker acknowledged the order
+        return _join("ACK", _text(payload.get("route")), "order",
+                     _short_id(payload["broker_order_id"]),
+                     _text(payload.get("broker_status")) or "accepted")
+    status = _text(payload.get("status")).upper()
     order_type = _text(payload.get("order_type")).upper()
-    text = _join(_text(payload.get("status")).upper() or "ORDER", _side(payload),
+    text = _join(status or "ORDER", _side(payload),
                  format_qty(_qty(payload)) if _qty(payload) is not None else "",
                  _text(record.get("symbol")), order_type)
     if payload.get("limit_price") is not None:
@@ -165,6 +176,10 @@ def _order(record: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
     route = _text(payload.get("route"))
     if route:
         text += f" via {route}"
+    if record.get("mode") == "dry_run":
+        text += " (dry run, not sent)"
+    elif status == "PENDING":
+        text += " (sent, awaiting the broker)"
     return text
 
 

@@ -487,6 +487,8 @@ class Replay:
         if order_id is None:
             return
         sid = rec["session_id"]
+        if (sid, order_id) in self._by_order:
+            return  # a live broker's acknowledgement of an order already placed
         intent_id = rec["intent_id"]
         chain = self._by_intent.get((sid, intent_id)) if intent_id else None
         if chain is None and intent_id and self.stash is not None:

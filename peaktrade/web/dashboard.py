@@ -65,6 +65,11 @@ class _Heartbeat:
     ts: str
 
 
+def _acknowledges(rec: dict) -> bool:
+    """An order event that is a live broker's acknowledgement of an order already placed."""
+    return rec["kind"] == "order" and "broker_order_id" in (rec["payload"] or ())
+
+
 @dataclass
 class SessionPulse:
     """Incremental figures of one session: the whole window, per minute and per hour."""
@@ -78,6 +83,7 @@ class SessionPulse:
     hour_vetoes: dict[str, Counter[str]] = field(default_factory=dict)
     heartbeats: dict[str, _Heartbeat] = field(default_factory=dict)
     seed_stats: LineStats = field(default_factory=LineStats)
+    acknowledgements: int = 0  # order events in the window that are no new order
     truncated: bool = False
     last_seq: int = 0
 
@@ -107,8 +113,11 @@ class SessionPulse:
         self.recent.append(rec)
         self.window.add(rec)
         self.in_window += 1
+        if _acknowledges(rec):
+            self.acknowledgements += 1
         if self.in_window >= 2 * WINDOW_RECORDS:
             self.window = SummaryBuilder().add_all(self.recent)
+            self.acknowledgements = sum(map(_acknowledges, self.recent))
             self.in_window = len(self.recent)
             self.truncated = True
         minute = rec["ts"][:16]
@@ -340,6 +349,7 @@ def dashboard_context(session_id: str | None, controls: dict[str, Any] | None,
     pulse = session_pulse(get_journal().root, session_id) if session_id else None
     with pulse.lock if pulse else contextlib.nullcontext():
         summary = pulse.window.result(pulse.line_stats()) if pulse else None
+        acknowledgements = pulse.acknowledgements if pulse else 0
         context = {
             "banner": banner(controls, pulse, now, alerts.incidents),
             "chart": _chart(pulse, now),
@@ -351,7 +361,9 @@ def dashboard_context(session_id: str | None, controls: dict[str, Any] | None,
     return {
         **context, "session_id": session_id, "summary": summary, "controls": controls,
         "alerts": _alert_rows(alerts, now), "alerts_problem": alerts.problem,
-        "tiles": {"attempted": kinds.get("intent", 0), "executed": kinds.get("order", 0),
+        # executed counts orders: a live broker's acknowledgement is a second order event
+        "tiles": {"attempted": kinds.get("intent", 0),
+                  "executed": kinds.get("order", 0) - acknowledgements,
                   "vetoed": summary["vetoes"]["count"] if summary else 0,
                   "fills": kinds.get("fill", 0), "errors": kinds.get("error", 0)},
         "window_records": WINDOW_RECORDS, "updated": format_ts(now)[11:19],

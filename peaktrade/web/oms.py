@@ -20,8 +20,8 @@ from peaktrade.web.schemas import (
 bp = Blueprint("oms", __name__)
 
 # The blotter's status buttons: label and the ?status= value (None for all).
-STATUS_BUTTONS = (("All", None), ("Working", "WORKING"), ("Filled", "FILLED"),
-                  ("Rejected", "REJECTED"), ("Cancelled", "CANCELLED"))
+STATUS_BUTTONS = (("All", None), ("Working", "WORKING"), ("Pending", "PENDING"),
+                  ("Filled", "FILLED"), ("Rejected", "REJECTED"), ("Cancelled", "CANCELLED"))
 VIEWS = ("orders", "executions")
 CHIP_SCAN = 500
 

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from flask import Blueprint, Response, render_template, request
 from marshmallow import ValidationError
 
+from peaktrade.events import parse_ts
 from peaktrade.execution import (
+    BrokerUnreachable,
     ControlRefused,
     DeskError,
     InvalidIntent,
     OrderNotCancellable,
+    OrderResult,
     UnknownOrder,
 )
-from peaktrade.execution.codes import ORDER_TYPES, SIDES, TIFS
+from peaktrade.execution.codes import ORDER_TYPES, SIDES, TIFS, Status
 from peaktrade.web.context import get_config, get_desk
 from peaktrade.web.errors import error_response, wants_json
 from peaktrade.web.schemas import (
@@ -61,7 +65,7 @@ def max_orders() -> int:
 
 
 def filtered_orders(query: dict) -> list:
-    """Orders newest first after the query's filters; WORKING means NEW or PARTIAL."""
+    """Orders newest first after the query's filters; WORKING means PENDING, NEW or PARTIAL."""
     desk = get_desk()
     statuses = STATUS_FILTERS.get(query.get("status") or "", ())
     filters = {key: query.get(key) for key in ("symbol", "route", "source")}
@@ -162,7 +166,7 @@ def entry_context(values: dict | None = None, errors: dict | None = None,
     desk = get_desk()
     return {"values": values or {}, "errors": errors or {}, "results": results or [],
             "message": message, "symbols": [i["symbol"] for i in desk.instruments()],
-            "sides": SIDES, "order_types": ORDER_TYPES, "tifs": TIFS}
+            "sides": SIDES, "order_types": ORDER_TYPES, "tifs": TIFS, "routes": desk.routes()}
 
 
 @bp.get("/paper")
@@ -240,7 +244,7 @@ def cancel_form(order_id: str):
         result = get_desk().cancel(order_id, source=FORM_SOURCE,
                                    actor=f"web@{request.remote_addr}")
         message = f"Cancelled {result.symbol} {result.side} {result.quantity:g} ({order_id})"
-    except (UnknownOrder, OrderNotCancellable) as err:
+    except (UnknownOrder, OrderNotCancellable, BrokerUnreachable) as err:
         message = str(err)
     return render_template("_paper_panels.html", notice=message, **panels_context())
 
@@ -269,6 +273,30 @@ def format_clock(ts: str | None) -> str:
     if not ts or "T" not in ts:
         return ts or ""
     return ts.split("T", 1)[1][:12]
+
+
+@bp.app_template_filter("age")
+def format_age(ts: str | None, now: datetime | None = None) -> str:
+    """How long ago a timestamp was: 12 s, 3 min 5 s, 2 h 10 min; blank when unknown."""
+    try:
+        waited = int(((now or datetime.now(UTC)) - parse_ts(ts)).total_seconds())
+    except ValueError:
+        return ""
+    waited = max(waited, 0)  # another host's clock may run a little ahead
+    if waited < 60:
+        return f"{waited} s"
+    if waited < 3600:
+        return f"{waited // 60} min {waited % 60} s"
+    return f"{waited // 3600} h {waited % 3600 // 60} min"
+
+
+@bp.app_template_filter("order_status")
+def format_order_status(order: OrderResult, now: datetime | None = None) -> str:
+    """An order's status; a PENDING one with how long its broker has not answered."""
+    if order.status != Status.PENDING:
+        return order.status
+    age = format_age(order.created_at, now)
+    return f"{order.status} · {age}" if age else order.status
 
 
 @bp.app_template_filter("qty")
@@ -311,6 +339,13 @@ def _not_cancellable(err: OrderNotCancellable) -> Response:
 @bp.app_errorhandler(ControlRefused)
 def _control_refused(err: ControlRefused) -> Response:
     return _desk_error(409, err)
+
+
+@bp.app_errorhandler(BrokerUnreachable)
+def _broker_unreachable(err: BrokerUnreachable) -> Response:
+    response = _desk_error(503, err)
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 @bp.app_errorhandler(DeskError)

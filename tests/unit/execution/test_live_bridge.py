@@ -280,3 +280,15 @@ def test_paper_orders_never_touch_the_broker(make_desk, rsps):
     assert desk.submit(sell("AAPL", 1, 100))[0].status == "FILLED"
     assert desk.quote({"symbol": "AAPL", "bid": 99, "ask": 100}) == []
     assert len(rsps.calls) == 0
+
+
+def test_a_cancel_the_broker_does_not_answer_leaves_the_order_working(live, rsps):
+    from peaktrade.execution import BrokerUnreachable
+
+    rsps.post(ORDERS, json=alpaca())
+    live.submit(buy("AAPL", 10, 100))
+    rsps.delete(f"{ORDERS}/b-1", body=requests.exceptions.ConnectTimeout("timed out"))
+    with pytest.raises(BrokerUnreachable, match="it is still working"):
+        live.cancel(FIRST, actor="alice")
+    assert live.order(FIRST).status == "NEW"
+    assert len(calls(rsps, "DELETE", f"{ORDERS}/b-1")) == 3  # DELETE is idempotent: retried
