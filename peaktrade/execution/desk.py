@@ -16,8 +16,8 @@ from peaktrade.events import DESK_SESSION, Kind, format_ts
 from peaktrade.execution import bridge
 from peaktrade.execution.brokers import (
     Broker,
+    BrokerError,
     BrokerRejected,
-    BrokerUnavailable,
     brokers_for,
     default_route,
     routes_of,
@@ -163,7 +163,7 @@ class Desk:
 
         Each order is asked for (outside the locks) and what changed is journaled once:
         acknowledgements of orders in flight, fills not yet journaled, orders the broker
-        ended. Run on start, then every poll interval, and by `peaktrade desk reconcile`.
+        ended. Run on start, then every poll interval, by `peaktrade reconcile`.
         Open orders the broker holds that this session does not know are listed.
         """
         with self._mutex:
@@ -178,7 +178,7 @@ class Desk:
                 continue
             try:
                 open_orders = broker.open_orders(None)
-            except (BrokerRejected, BrokerUnavailable) as err:
+            except BrokerError as err:
                 unreachable.append(f"{route}: {err}")
                 continue
             strangers += [{"route": route, "broker_order_id": o.broker_order_id,
@@ -286,10 +286,10 @@ class Desk:
             self._settle([bridge.refresh(broker, order)])  # it may have filled meanwhile
             raise OrderNotCancellable(f"{order.route} refused to cancel order "
                                       f"{order.order_id}: {err}") from None
-        except BrokerUnavailable as err:
+        except BrokerError as err:
             raise BrokerUnreachable(f"{order.route} did not answer the cancel of order "
                                     f"{order.order_id}; it is still working: {err}") from None
-        return self._settle([outcome], cancelled_by=who)[order.order_id]
+        return self._settle([outcome], cancelled_by=who).get(order.order_id, order.result())
 
     def quote(self, quotes: Any, *, source: str | None = None) -> list[dict]:
         """Record quotes; resting orders that became marketable fill. Returns the fill records."""
