@@ -186,13 +186,16 @@ def reconcile(follow: bool, as_json: bool, parent_pid: int | None) -> None:
                        "the broker route is dry)")
             return
         interval = config["alpaca"]["poll_interval_s"]
+        last = None
         while True:
             try:
                 report = desk.reconcile()
             except (DeskError, JournalError) as err:
                 report = {"checked": 0, "changed": [], "unknown": [], "not_at_desk": [],
                           "unreachable": [f"desk: {err}"]}
-            _print_reconcile(report, as_json)
+            if report != last:  # following: say what changed, not the same thing again
+                _print_reconcile(report, as_json)
+            last = report
             in_doubt = bool(report["unknown"] or report["unreachable"])
             if not follow:
                 raise SystemExit(EXIT_BLOCKED if in_doubt else 0)
