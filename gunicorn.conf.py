@@ -48,11 +48,11 @@ def when_ready(server):
     from pathlib import Path
 
     from peaktrade.config import ConfigError, load_config
-    from peaktrade.execution.brokers import brokers_for
+    from peaktrade.execution.brokers import brokers_for, sends_orders
 
     try:
         config = load_config()
-        sends = any(b.remote and not b.dry_run for b in brokers_for(config).values())
+        sends = any(map(sends_orders, brokers_for(config).values()))
     except ConfigError as err:
         server.log.error("no demo feed nor reconciler started: %s", err)
         return

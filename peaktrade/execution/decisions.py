@@ -179,14 +179,14 @@ class Decider:
             return order.result()
         order = Order(order_id, intent_id, coid, symbol, side, float(qty), order_type,
                       limit_price, tif, price, route, source, strategy, batch.ts, Status.NEW)
+        payload = {"status": Status.NEW, "side": side, "qty": qty, "order_type": order_type,
+                   "limit_price": limit_price, "tif": tif, "price": price, "route": route,
+                   "client_order_id": coid}
         broker = self.brokers[route]
         if broker.remote:
-            self._journal_remote(batch, broker, order)
+            self._journal_remote(batch, broker, order, payload)
             return order.result()
-        note(ORDER, {
-            "status": Status.NEW, "side": side, "qty": qty, "order_type": order_type,
-            "limit_price": limit_price, "tif": tif, "price": price, "route": route,
-            "client_order_id": coid}, symbol, strategy, intent_id, order_id, source)
+        note(ORDER, payload, symbol, strategy, intent_id, order_id, source)
         state.add_order(order)
         state.open_order(order)
         self.execute(batch, order, broker.submit(order, state))
@@ -197,7 +197,8 @@ class Decider:
                       symbol, strategy, intent_id, order_id, source)
         return order.result()
 
-    def _journal_remote(self, batch: EventBatch, broker: Broker, order: Order) -> None:
+    def _journal_remote(self, batch: EventBatch, broker: Broker, order: Order,
+                        payload: dict) -> None:
         """An order for a broker over the network: journaled with the exact request first.
 
         A sending route journals it PENDING and leaves the send to the desk (outside its
@@ -206,14 +207,10 @@ class Decider:
         sending = not broker.dry_run
         if sending:
             order.status = Status.PENDING
-        request = broker.request_body(order)
-        batch.note(ORDER, {
-            "status": order.status, "side": order.side, "qty": order.quantity,
-            "order_type": order.order_type, "limit_price": order.limit_price, "tif": order.tif,
-            "price": order.price, "route": order.route,
-            "client_order_id": order.client_order_id, "request": request},
-            order.symbol, order.strategy, order.intent_id, order.order_id, order.source,
-            mode=LIVE_MODE if sending else DRY_RUN_MODE)
+        payload["status"] = order.status
+        payload["request"] = broker.request_body(order)
+        batch.note(ORDER, payload, order.symbol, order.strategy, order.intent_id,
+                   order.order_id, order.source, mode=LIVE_MODE if sending else DRY_RUN_MODE)
         state: DeskState = batch.state
         state.add_order(order)
         state.open_order(order)

@@ -21,6 +21,7 @@ from peaktrade.execution.brokers import (
     brokers_for,
     default_route,
     routes_of,
+    sends_orders,
 )
 from peaktrade.execution.codes import (
     BREAKERS,
@@ -156,7 +157,7 @@ class Desk:
     @property
     def sends_orders(self) -> bool:
         """Some route sends orders to a broker over the network (not dry)."""
-        return any(broker.remote and not broker.dry_run for broker in self.brokers.values())
+        return any(map(sends_orders, self.brokers.values()))
 
     def reconcile(self) -> dict[str, Any]:
         """Bring the working orders of sending routes in line with their brokers.
@@ -195,7 +196,7 @@ class Desk:
 
     def _sending(self, route: str) -> bool:
         broker = self.brokers.get(route)
-        return broker is not None and broker.remote and not broker.dry_run
+        return broker is not None and sends_orders(broker)
 
     def _settle(self, outcomes: list[bridge.Outcome], *, cancelled_by: str | None = None,
                 journal_unknown: bool = False) -> dict[str, OrderResult]:

@@ -111,6 +111,11 @@ def brokers_for(config: Mapping[str, Any], environ: Mapping[str, str] | None = N
     return {PAPER_ROUTE: paper, **live}
 
 
+def sends_orders(broker: Broker) -> bool:
+    """Orders on this route leave the process: a remote broker that is not dry."""
+    return broker.remote and not broker.dry_run
+
+
 def default_route(brokers: dict[str, Broker]) -> str:
     """Where an intent without a route goes."""
     return next(iter(brokers))

@@ -37,9 +37,7 @@ class PaperBroker:
         return self._report(order, self.execute(order, book, None))
 
     def cancel(self, order: Order, book: DeskState) -> BrokerOrder:
-        return BrokerOrder(order.client_order_id, order.order_id, Status.CANCELLED,
-                           _WORDS[Status.CANCELLED], order.filled, _average(order),
-                           None, order.symbol, order.side, order.quantity)
+        return self._report(order, None, Status.CANCELLED)
 
     def open_orders(self, book: DeskState) -> list[BrokerOrder]:
         return [self._report(order, None) for order in book.working.values()
@@ -53,20 +51,15 @@ class PaperBroker:
                          slippage_bps=self.slippage_bps, fee_bps=self.fee_bps)
 
     @staticmethod
-    def _report(order: Order, plan: FillPlan | None) -> BrokerOrder:
+    def _report(order: Order, plan: FillPlan | None, status: str | None = None) -> BrokerOrder:
         filled, notional = order.filled, order.fill_notional
         if plan is not None:
             filled += plan.qty
             notional += plan.qty * plan.price
-        if plan is None:
-            status = order.status
-        else:
             status = Status.FILLED if order.quantity - filled <= QTY_EPSILON else Status.PARTIAL
+        elif status is None:
+            status = order.status
         return BrokerOrder(order.client_order_id, order.order_id, status,
                            _WORDS.get(status, status.lower()), filled,
                            notional / filled if filled > 0 else None, None, order.symbol,
                            order.side, order.quantity, plan)
-
-
-def _average(order: Order) -> float | None:
-    return order.fill_notional / order.filled if order.filled > 0 else None

@@ -112,3 +112,22 @@ def test_executions_list_every_fill_newest_first(desk):
     assert set(executions[0]) == {"exec_id", "order_id", "symbol", "side", "quantity", "price",
                                   "timestamp", "route"}
     assert desk.executions(symbol="aapl", limit=5)[0]["symbol"] == "AAPL"
+
+
+def test_the_paper_broker_answers_the_broker_interface_from_the_desk_book(desk):
+    from peaktrade.execution.brokers.paper import PaperBroker
+
+    desk.quote({"symbol": "AAPL", "bid": 99, "ask": 101})
+    [resting] = desk.submit({"symbol": "AAPL", "side": "BUY", "quantity": 2,
+                             "limit_price": 95})
+    book = desk.state()
+    order = book.orders[resting.order_id]
+    paper = PaperBroker(slippage_bps=0.0, fee_bps=0.0)
+    assert [(r.broker_order_id, r.status, r.broker_status) for r in paper.open_orders(book)] == [
+        (resting.order_id, "NEW", "new")]
+    assert paper.fetch_order(order, book).fill is None  # not marketable: it rests
+    cancelled = paper.cancel(order, book)
+    assert (cancelled.status, cancelled.broker_status, cancelled.filled_qty) == (
+        "CANCELLED", "canceled", 0.0)
+    desk.quote({"symbol": "AAPL", "bid": 94, "ask": 94.5})
+    assert desk.order(resting.order_id).status == "FILLED"  # the desk asked the same broker
