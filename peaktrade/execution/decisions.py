@@ -82,8 +82,8 @@ class EventBatch:
     so they are unique across processes without coordination.
     """
 
-    __slots__ = ("state", "session_id", "short", "seq", "ts", "mode", "records", "filled",
-                 "verdict", "journal_only", "sends")
+    __slots__ = ("state", "session_id", "short", "seq", "ts", "day", "mode", "records",
+                 "filled", "verdict", "journal_only", "sends")
 
     def __init__(self, state: Any, session_id: str, last_seq: int, ts: str, mode: str, *,
                  journal_only: bool = False) -> None:
@@ -92,6 +92,7 @@ class EventBatch:
         self.short = session_short(session_id)
         self.seq = last_seq
         self.ts = ts
+        self.day = ts[:10]
         self.mode = mode
         self.records: list[dict] = []
         self.filled: dict[str, Order] = {}  # symbol -> last order filled in this batch
@@ -118,10 +119,14 @@ class EventBatch:
              mode: str | None = None) -> dict:
         """Like add, for a record whose effect the caller folds into the state itself from
         the values it decided on (DeskState.apply would give the same state, slower)."""
-        self.seq += 1
-        record = new_record(self.seq, self.ts, self.session_id, kind, mode or self.mode, symbol,
+        self.seq = seq = self.seq + 1
+        record = new_record(seq, self.ts, self.session_id, kind, mode or self.mode, symbol,
                             strategy, intent_id, order_id, source, payload)
-        self.state.advance(self.seq, self.ts)
+        state = self.state
+        if state.day == self.day:  # what advance does, without the call on every record
+            state.last_seq = seq
+        else:
+            state.advance(seq, self.ts)
         self.records.append(record)
         return record
 
@@ -146,12 +151,12 @@ class Decider:
         if self.rules.breaker_limits:
             for trip in due_trips(state, self.rules, now, moment.ts, intent.strategy):
                 batch.add(CONTROL, trip, strategy=trip["strategy"], source="DESK")
-        verdict, qty, _ = evaluate(intent, state, board, kill_switch, self.rules, self.catalog,
-                                   moment)
+        verdict = evaluate(intent, state, board, kill_switch, self.rules, self.catalog, moment)
         batch.verdict = verdict
         (symbol, side, quantity, order_type, limit_price, tif, price, strategy, tags, reason,
          confidence, _, route, source) = intent
-        decision, code, why = verdict.decision, verdict.code, verdict.reason
+        decision, code, why, qty = verdict.decision, verdict.code, verdict.reason, \
+            verdict.quantity
         seq = batch.seq + 1
         short = batch.short
         order_id = f"O-{short}-{seq}"

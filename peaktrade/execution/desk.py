@@ -239,9 +239,8 @@ class Desk:
             intent = parsed[0]
             if len(parsed) == 1 and intent.client_order_id not in state.by_client_id \
                     and not due_trips(state, self.rules, now, moment.ts, intent.strategy):
-                evaluation = evaluate(intent, state, board, kill_switch, self.rules,
-                                      self.catalog, moment)
-                return [evaluation.verdict]
+                return [evaluate(intent, state, board, kill_switch, self.rules, self.catalog,
+                                 moment)]
             scratch = copy.deepcopy(state)
             batch = EventBatch(scratch, state.session_id, state.last_seq, moment.ts,
                                self.rules.mode)

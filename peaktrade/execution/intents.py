@@ -53,7 +53,8 @@ def parse_intents(data: Any, *, source: str, routes: frozenset[str],
                   default_route: str = PAPER_ROUTE) -> list[Intent]:
     """One Intent or mapping, or a list of them, into Intents; InvalidIntent names bad fields."""
     if type(data) is dict or isinstance(data, Intent | Mapping):
-        return [_one(data, source, routes, default_route, "")]
+        return [_fast(data, source, default_route)
+                or _one(data, source, routes, default_route, "")]
     if not isinstance(data, list | tuple):
         raise InvalidIntent({"_schema": [
             f"expected an order or a list of orders, got {type(data).__name__}"]})
@@ -62,6 +63,11 @@ def parse_intents(data: Any, *, source: str, routes: frozenset[str],
     intents: list[Intent] = []
     errors: dict[str, list[str]] = {}
     for index, item in enumerate(data):
+        # The common well-formed order first, without building its error prefix.
+        fast = _fast(item, source, default_route)
+        if fast is not None:
+            intents.append(fast)
+            continue
         try:
             intents.append(_one(item, source, routes, default_route, f"{index}."))
         except InvalidIntent as err:
@@ -103,9 +109,7 @@ def _fast(item: Any, source: str, route: str) -> Intent | None:
 
 def _one(item: Any, source: str, routes: frozenset[str], default_route: str,
          prefix: str) -> Intent:
-    fast = _fast(item, source, default_route)
-    if fast is not None:
-        return fast
+    """Any intent or mapping, checked field by field (what _fast does not take)."""
     if isinstance(item, Intent):
         if item.route not in routes:
             raise InvalidIntent({f"{prefix}route": [_route_message(item.route, routes)]})

@@ -46,22 +46,11 @@ class Moment(NamedTuple):
     rate_window_start: str
 
 
-class Evaluation(NamedTuple):
-    """A verdict plus what execution needs: the quantity after adjustment, the expected price."""
-
-    verdict: Verdict
-    quantity: float
-    price: float | None
-
-    @property
-    def blocked(self) -> bool:
-        return self.verdict.decision == BLOCK
-
-
 def evaluate(intent: Intent, state: DeskState, board: ControlBoard | None,
              kill_switch: KillSwitchView, rules: Rules, catalog: Catalog,
-             now: Moment) -> Evaluation:
-    """Run kill switch -> QA -> breakers -> gates -> risk on one intent against the state."""
+             now: Moment) -> Verdict:
+    """Run kill switch -> QA -> breakers -> gates -> risk on one intent against the state;
+    the verdict's quantity is the one to trade (after any lot adjustment)."""
     symbol, side = intent.symbol, intent.side
     checks: list[Check]
     if kill_switch.engaged or board is None or board.qa.blocked or state.latches:
@@ -71,7 +60,7 @@ def evaluate(intent: Intent, state: DeskState, board: ControlBoard | None,
                 check_kill_switch(kill_switch, reducing), check_qa(board),
                 check_breakers(state, now.ts, intent.strategy, reducing) if state.latches
                 else None)):
-            return _done(intent, intent.quantity, None, checks)
+            return _verdict(intent, intent.quantity, checks)
     else:  # what check_kill_switch and check_qa answer when nothing is engaged
         checks = [KILL_SWITCH_RELEASED, QA_ALLOWS]
     quote = state.quotes.get(symbol)
@@ -82,19 +71,19 @@ def evaluate(intent: Intent, state: DeskState, board: ControlBoard | None,
                   check_research_only(intent, rules), lot_check):
         checks.append(check)
         if check.decision == BLOCK:
-            return _done(intent, intent.quantity, None, checks)
+            return _verdict(intent, intent.quantity, checks)
     if price is None:
-        return _done(intent, intent.quantity, None, checks)
+        return _verdict(intent, intent.quantity, checks)
     check = check_min_notional(qty, price, rules)
     checks.append(check)
     if check.decision == BLOCK or not rules.has_risk_limits:
-        return _done(intent, qty, price, checks)
+        return _verdict(intent, qty, checks)
     # Exposure is valued at the worse of the expected price and the mark, so it cannot
     # look smaller once the position is marked after the fill.
     valued = max(price, state.marks.get(symbol, price))
     _chain(checks, (make(state, rules, catalog, now, symbol, side, qty, valued)
                     for make in _RISK_CHECKS))
-    return _done(intent, qty, price, checks)
+    return _verdict(intent, qty, checks)
 
 
 def _chain(checks: list[Check], candidates: Iterable[Check | None]) -> bool:
@@ -123,10 +112,6 @@ _RISK_CHECKS: tuple[Callable[..., Check | None], ...] = (
 )
 
 
-def _done(intent: Intent, qty: float, price: float | None, checks: list[Check]) -> Evaluation:
-    return Evaluation(_verdict(intent, qty, checks), qty, price)
-
-
 def _verdict(intent: Intent, qty: float, checks: list[Check]) -> Verdict:
     last = checks[-1]
     if last.decision == BLOCK:
@@ -137,4 +122,8 @@ def _verdict(intent: Intent, qty: float, checks: list[Check]) -> Verdict:
             return Verdict(intent.symbol, intent.side, qty, Decision.ADJUST, check.code,
                            check.reason, tuple(checks))
     return Verdict(intent.symbol, intent.side, qty, Decision.PASS, None,
-                   f"passed {len(checks)} checks", tuple(checks))
+                   _PASSED[len(checks)], tuple(checks))
+
+
+# At most: kill switch, QA, breakers, the four gates, then the risk checks.
+_PASSED = tuple(f"passed {n} checks" for n in range(7 + len(_RISK_CHECKS) + 1))

@@ -54,12 +54,13 @@ class PaperBroker:
     def _report(order: Order, plan: FillPlan | None, status: str | None = None) -> BrokerOrder:
         filled, notional = order.filled, order.fill_notional
         if plan is not None:
-            filled += plan.qty
-            notional += plan.qty * plan.price
+            qty, price, _, _ = plan
+            filled += qty
+            notional += qty * price
             status = Status.FILLED if order.quantity - filled <= QTY_EPSILON else Status.PARTIAL
         elif status is None:
             status = order.status
         return BrokerOrder(order.client_order_id, order.order_id, status,
-                           _WORDS.get(status, status.lower()), filled,
+                           _WORDS.get(status) or status.lower(), filled,
                            notional / filled if filled > 0 else None, None, order.symbol,
                            order.side, order.quantity, plan)
