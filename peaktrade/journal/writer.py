@@ -83,6 +83,9 @@ class _SessionFile:
         self.needs_newline = False
         self.last_fsync = time.monotonic()
         self.dirty = False  # written since the last fsync (the interval policy's flusher)
+        # (first seq, last seq) of the segment this process archived last: the end of the
+        # session while the new active file is empty, without reading the archive back
+        self.rotated: tuple[int, int] | None = None
 
     def close(self) -> None:
         for fd in (self.fd, self.lock_fd):
@@ -277,7 +280,7 @@ class Journal:
     def _scan_tail(self, state: _SessionFile, size: int) -> tuple[int, bool]:
         """The last seq written to the session and whether the file ends mid-line."""
         if size == 0:
-            return _last_archived_seq(self.root, state.session_id), False
+            return _last_archived_seq(self.root, state.session_id, state.rotated), False
         start = max(0, size - _TAIL_PEEK)
         block = os.pread(state.fd, size - start, start)
         if len(block) == size - start:
@@ -289,7 +292,7 @@ class Journal:
             needs_newline = fh.read(1) != b"\n"
             seq = _last_seq_in(fh, size)
         if seq is None:
-            seq = _last_archived_seq(self.root, state.session_id)
+            seq = _last_archived_seq(self.root, state.session_id, state.rotated)
         return seq, needs_newline
 
     def _write(self, state: _SessionFile, events: Iterable[Mapping[str, Any]]) -> list[dict]:
@@ -393,6 +396,7 @@ class Journal:
         with open(state.path, "rb") as fh:
             first = parse_line(fh.readline(), 1, state.session_id)
         first_seq = first["seq"] if first else state.last_seq
+        state.rotated = (first_seq, state.last_seq)
         archive = self.root / ARCHIVE_DIR
         archive.mkdir(exist_ok=True)
         target = archive / archive_name(state.session_id, first_seq)
@@ -526,28 +530,46 @@ def _last_seq_in_block(block: bytes, *, whole: bool) -> int | None:
     return None
 
 
-def _last_archived_seq(root: Path, session_id: str) -> int:
+def _last_archived_seq(root: Path, session_id: str,
+                       known: tuple[int, int] | None = None) -> int:
+    """The last seq in the session's newest archive segment; `known` is (first seq, last
+    seq) of a segment this process archived itself, taken as is when it is the newest."""
     segments = archive_segments(root, session_id).get(session_id, [])
+    if segments and known is not None and segments[-1].first_seq == known[0]:
+        return known[1]
     for segment in reversed(segments):
         try:
             if segment.path.name.endswith(".gz"):
-                last = None
-                with gzip.open(segment.path, "rb") as fh:
-                    for line in fh:
-                        record = parse_line(line, 0)
-                        if record is not None:
-                            last = record["seq"]
-                if last is not None:
-                    return last
+                seq = _last_seq_in_gzip(segment.path)
             else:
                 with open(segment.path, "rb") as fh:
                     seq = _last_seq_in(fh, os.fstat(fh.fileno()).st_size)
-                if seq is not None:
-                    return seq
+            if seq is not None:
+                return seq
         except FileNotFoundError:
             # Compressed under our feet: the .gz is complete now; look again.
-            return _last_archived_seq(root, session_id)
+            return _last_archived_seq(root, session_id, known)
     return 0
+
+
+def _last_seq_in_gzip(path: Path) -> int | None:
+    """The last valid record's seq in a compressed segment: decompressed in chunks, only
+    its end parsed (every line only when no valid record is found there)."""
+    tail, cut = b"", False
+    with gzip.open(path, "rb") as fh:
+        while chunk := fh.read(_TAIL_CHUNK):
+            if len(tail) > _TAIL_CHUNK:
+                tail, cut = tail[-_TAIL_CHUNK:], True
+            tail += chunk
+    seq = _last_seq_in_block(tail, whole=not cut)
+    if seq is not None or not cut:
+        return seq
+    with gzip.open(path, "rb") as fh:
+        for line in fh:
+            record = parse_line(line, 0)
+            if record is not None and record["seq"] > 0:
+                seq = record["seq"]
+    return seq
 
 
 def compress_leftovers(root: Path) -> list[Path]:

@@ -59,6 +59,40 @@ def test_seq_continues_after_rotation_left_an_empty_active_file(tmp_path):
     journal.close()
 
 
+def test_seq_continues_when_another_writer_rotated_after_this_one(tmp_path):
+    ours = Journal(tmp_path, fsync="never", max_bytes=4096)
+    theirs = Journal(tmp_path, fsync="never", max_bytes=4096)
+    for journal in (ours, theirs):  # each rotates once: the newest segment is theirs
+        rotated = len(archive_segments(tmp_path, "s").get("s", []))
+        while len(archive_segments(tmp_path, "s").get("s", [])) == rotated:
+            last = journal.append("s", [fill(payload={"pad": "x" * 100})])[-1]["seq"]
+    assert ours.append("s", [fill()])[0]["seq"] == last + 1
+    ours.close()
+    theirs.close()
+    assert [r["seq"] for r in read_events(tmp_path, session_id="s")] == list(range(1, last + 2))
+
+
+def _compressed_segment(tmp_path, records: int, trailer: bytes) -> None:
+    lines = b"".join(orjson.dumps({"v": 1, "seq": seq, "ts": "2026-01-05T14:30:00.000000Z",
+                                   "session_id": "s", "kind": "fill", "mode": "paper",
+                                   "symbol": "BTC-USD", "strategy": None, "intent_id": None,
+                                   "order_id": None, "source": None,
+                                   "payload": {"pad": "x" * 150}}) + b"\n"
+                     for seq in range(1, records + 1))
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "archive" / "s.1.jsonl.gz").write_bytes(gzip.compress(lines + trailer))
+    (tmp_path / "s.jsonl").write_bytes(b"")
+
+
+@pytest.mark.parametrize("trailer", [b"", b'{"v":1,"seq":99999,"ts":"2026-01-05T1',
+                                     b"not json\n" * 30_000], ids=["whole", "torn", "garbage"])
+def test_seq_continues_from_the_last_record_of_a_compressed_segment(tmp_path, trailer):
+    _compressed_segment(tmp_path, 2_000, trailer)  # ~420 KB: more than the tail read
+    journal = Journal(tmp_path, fsync="never")
+    assert journal.append("s", [fill()])[0]["seq"] == 2_001
+    journal.close()
+
+
 def test_rotation_names_segments_by_first_seq_and_gzips_them(tmp_path):
     journal = Journal(tmp_path, fsync="never", max_bytes=4096)
     for _ in range(100):
