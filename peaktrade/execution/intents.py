@@ -98,13 +98,28 @@ def _fast(item: Any, source: str, route: str) -> Intent | None:
     for text in (strategy, reason, client_order_id, item_source):
         if text is not None and (type(text) is not str or len(text) > MAX_TEXT):
             return None
-    symbol = symbol.strip().upper()
+    symbol = _SYMBOLS.get(symbol) or _shared(_SYMBOLS, symbol, symbol.strip().upper())
     if not symbol or len(symbol) > 32:
         return None
+    item_source = item_source or source
     return Intent(symbol, side, float(qty), OrderType.MARKET, None, TimeInForce.DAY,
                   None if price is None else float(price), strategy or None, (),
                   reason or None, None, client_order_id or None, route,
-                  (item_source or source).upper())
+                  _SOURCES.get(item_source) or _shared(_SOURCES, item_source,
+                                                       item_source.upper()))
+
+
+# Symbols and sources repeat: each is normalised once, and every order holding it shares
+# the one string (a session's projection keeps every order). Full, a cache stops growing.
+_SHARED_MAX = 4096
+_SYMBOLS: dict[str, str] = {}
+_SOURCES: dict[str, str] = {}
+
+
+def _shared(cache: dict[str, str], text: str, normalised: str) -> str:
+    if len(cache) < _SHARED_MAX:
+        cache[text] = normalised
+    return normalised
 
 
 def _one(item: Any, source: str, routes: frozenset[str], default_route: str,

@@ -429,12 +429,20 @@ class Journal:
             if not state.dirty:
                 continue
             with state.mutex:
-                if state.dirty and state.fd >= 0:
-                    with contextlib.suppress(OSError):
-                        os.fdatasync(state.fd)
-                    state.last_fsync = time.monotonic()
-                    synced = True
-                state.dirty = False
+                dirty, state.dirty = state.dirty and state.fd >= 0, False
+                # The disk flush runs on a descriptor of its own, outside the mutex: appends
+                # do not wait behind it (what they write meanwhile marks the state dirty).
+                fd = os.dup(state.fd) if dirty else -1
+            if fd < 0:
+                continue
+            started = time.monotonic()
+            try:
+                with contextlib.suppress(OSError):
+                    os.fdatasync(fd)
+            finally:
+                os.close(fd)
+            state.last_fsync = started
+            synced = True
         return synced
 
     def _after_fork(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -221,6 +222,27 @@ def test_interval_policy_syncs_the_last_write_within_an_interval(tmp_path, monke
         time.sleep(0.01)
     assert len(synced) > before
     journal.close()
+
+
+def test_appends_go_on_while_the_flusher_syncs_the_disk(tmp_path, monkeypatch):
+    journal = Journal(tmp_path, fsync="interval", fsync_interval_s=0.05)
+    journal.append("s", [fill()])
+    flushing, appended, timed_out = threading.Event(), threading.Event(), []
+    real = os.fdatasync
+
+    def slow_flush(fd):
+        if threading.current_thread().name == "journal-fsync":
+            flushing.set()
+            timed_out.append(not appended.wait(timeout=10))  # holds until the append is done
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", slow_flush)
+    journal.append("s", [fill()])  # inside the interval: left to the flusher
+    assert flushing.wait(timeout=10)
+    assert journal.append("s", [fill()])[0]["seq"] == 3
+    appended.set()
+    journal.close()
+    assert timed_out == [False]
 
 
 def test_rotation_syncs_the_segment_before_it_is_compressed(tmp_path, monkeypatch):

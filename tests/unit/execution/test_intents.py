@@ -76,6 +76,14 @@ def test_fast_and_full_paths_build_the_same_intent():
                                   client_order_id="c-1", source="API")
 
 
+def test_orders_share_one_string_per_symbol_and_source():
+    # A session keeps every order: the same symbol is not stored once per order.
+    first, second = parse([{"symbol": "".join(["eth", "-usd "]), "side": "BUY", "quantity": 1,
+                            "source": "".join(["c", "li"])} for _ in range(2)])
+    assert (first.symbol, first.source) == ("ETH-USD", "CLI")
+    assert first.symbol is second.symbol and first.source is second.source
+
+
 def test_limit_price_implies_a_limit_order():
     intent = parse({"symbol": "AAPL", "side": "SELL", "quantity": 1, "limit_price": "101.5",
                     "tags": "research_only, x"})[0]
