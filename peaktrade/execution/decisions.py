@@ -113,15 +113,21 @@ class EventBatch:
         self.records.append(record)
         return record
 
-    def note(self, kind: str, payload: dict, symbol: str | None = None,
-             strategy: str | None = None, intent_id: str | None = None,
-             order_id: str | None = None, source: str | None = None, *,
-             mode: str | None = None) -> dict:
+    def header(self, symbol: str | None, strategy: str | None, intent_id: str | None,
+               order_id: str | None, source: str | None, *, mode: str | None = None) -> dict:
+        """The fields the records of one order share, laid out by new_record (for note)."""
+        return new_record(0, self.ts, self.session_id, "", mode or self.mode, symbol, strategy,
+                          intent_id, order_id, source, {})
+
+    def note(self, kind: str, payload: dict, header: dict) -> dict:
         """Like add, for a record whose effect the caller folds into the state itself from
-        the values it decided on (DeskState.apply would give the same state, slower)."""
+        the values it decided on (DeskState.apply would give the same state, slower); the
+        record is `header` with its own seq, kind and payload."""
         self.seq = seq = self.seq + 1
-        record = new_record(seq, self.ts, self.session_id, kind, mode or self.mode, symbol,
-                            strategy, intent_id, order_id, source, payload)
+        record = header.copy()
+        record["seq"] = seq
+        record["kind"] = kind
+        record["payload"] = payload
         state = self.state
         if state.day == self.day:  # what advance does, without the call on every record
             state.last_seq = seq
@@ -162,21 +168,20 @@ class Decider:
         order_id = f"O-{short}-{seq}"
         intent_id = f"I-{short}-{seq}"
         note = batch.note
+        header = batch.header(symbol, strategy, intent_id, order_id, source)
         note(INTENT, {
             "side": side, "qty": quantity, "order_type": order_type,
             "limit_price": limit_price, "tif": tif, "price": price, "tags": list(tags),
             "reason": reason, "confidence": confidence, "client_order_id": coid,
-            "route": route}, symbol, strategy, intent_id, order_id, source)
+            "route": route}, header)
         note(GATE, {
             "decision": decision, "code": code, "reason": why, "qty": qty,
             "checks": checks_fragment(verdict.checks) if batch.journal_only
-            else checks_payload(verdict.checks)}, symbol, strategy, intent_id, order_id,
-            source)
+            else checks_payload(verdict.checks)}, header)
         # The order as DeskState._new_order builds it from the intent, order and reject
         # records (the replay test holds the two equal).
         if decision == BLOCK:
-            note(REJECT, {"code": code, "reason": why, "leaves_qty": 0.0},
-                 symbol, strategy, intent_id, order_id, source)
+            note(REJECT, {"code": code, "reason": why, "leaves_qty": 0.0}, header)
             order = Order(order_id, intent_id, coid, symbol, side, float(quantity), order_type,
                           limit_price, tif, price, route, source, strategy, batch.ts,
                           Status.REJECTED, f"{code}: {why}")
@@ -191,10 +196,10 @@ class Decider:
         if broker.remote:
             self._journal_remote(batch, broker, order, payload)
             return order.result()
-        note(ORDER, payload, symbol, strategy, intent_id, order_id, source)
+        note(ORDER, payload, header)
         state.add_order(order)
         state.open_order(order)
-        self.execute(batch, order, broker.submit(order, state))
+        self.execute(batch, order, broker.submit(order, state), header)
         if order.tif == TimeInForce.IOC and order.status in WORKING_STATUSES:
             batch.add(CANCEL, {"code": Code.IOC_UNFILLED,
                                "reason": "IOC order not marketable; the rest is cancelled",
@@ -214,16 +219,19 @@ class Decider:
             order.status = Status.PENDING
         payload["status"] = order.status
         payload["request"] = broker.request_body(order)
-        batch.note(ORDER, payload, order.symbol, order.strategy, order.intent_id,
-                   order.order_id, order.source, mode=LIVE_MODE if sending else DRY_RUN_MODE)
+        batch.note(ORDER, payload, batch.header(
+            order.symbol, order.strategy, order.intent_id, order.order_id, order.source,
+            mode=LIVE_MODE if sending else DRY_RUN_MODE))
         state: DeskState = batch.state
         state.add_order(order)
         state.open_order(order)
         if sending:
             batch.sends.append(order)
 
-    def execute(self, batch: EventBatch, order: Order, report: BrokerOrder) -> list[dict]:
-        """Journal the fill a local broker's report announces; returns the fill records."""
+    def execute(self, batch: EventBatch, order: Order, report: BrokerOrder,
+                header: dict | None = None) -> list[dict]:
+        """Journal the fill a local broker's report announces; returns the fill records.
+        `header`: the order's record fields, when the caller has them already."""
         plan = report.fill
         if plan is None:
             return []
@@ -236,7 +244,8 @@ class Decider:
             "leaves_qty": leaves,
             "status": Status.FILLED if leaves <= QTY_EPSILON else Status.PARTIAL,
             "side": order.side, "exec_id": exec_id, "route": order.route},
-            symbol, order.strategy, order.intent_id, order.order_id, order.source)
+            header or batch.header(symbol, order.strategy, order.intent_id, order.order_id,
+                                   order.source))
         batch.state.fill(order, float(qty), float(price), float(fee or 0.0), exec_id,
                          batch.ts)
         batch.filled[symbol] = order
@@ -316,7 +325,7 @@ class Decider:
                 "qty": pos.quantity, "avg_price": pos.avg_price,
                 "realized_pnl": pos.realized_pnl,
                 "unrealized_pnl": pos.quantity * (mark - pos.avg_price), "mark": mark},
-                symbol, order.strategy, None, order.order_id, order.source)
+                batch.header(symbol, order.strategy, None, order.order_id, order.source))
         batch.filled.clear()
 
     @staticmethod

@@ -152,12 +152,6 @@ class DeskState:
         self.trades_by_strategy: dict[str, int] = {}
         self.loss_streak = 0
         self._intents: dict[str, dict] = {}
-        self._apply = {  # by plain str: a record's kind is a str
-            Kind.INTENT.value: self._on_intent, Kind.ORDER.value: self._on_order,
-            Kind.FILL.value: self._on_fill, Kind.CANCEL.value: self._on_cancel,
-            Kind.REJECT.value: self._on_reject, Kind.QUOTE.value: self._on_quote,
-            Kind.CONTROL.value: self._on_control,
-        }
 
     def apply(self, record: dict) -> None:
         """Fold one journal record into the state."""
@@ -165,9 +159,9 @@ class DeskState:
         day = record["ts"][:10]
         if day != self.day:
             self._start_day(day)
-        handler = self._apply.get(record["kind"])
+        handler = HANDLERS.get(record["kind"])
         if handler is not None:
-            handler(record)
+            handler(self, record)
 
     def apply_all(self, records: list[dict]) -> None:
         for record in records:
@@ -446,6 +440,16 @@ class DeskState:
             "trades_by_strategy": dict(self.trades_by_strategy),
             "loss_streak": self.loss_streak,
         }
+
+
+# By plain str: a record's kind is a str. Functions, not bound methods: a state holding its
+# own methods would be a reference cycle, freed only by a full collection, orders and all.
+HANDLERS = {
+    Kind.INTENT.value: DeskState._on_intent, Kind.ORDER.value: DeskState._on_order,
+    Kind.FILL.value: DeskState._on_fill, Kind.CANCEL.value: DeskState._on_cancel,
+    Kind.REJECT.value: DeskState._on_reject, Kind.QUOTE.value: DeskState._on_quote,
+    Kind.CONTROL.value: DeskState._on_control,
+}
 
 
 def _replace_size(quote: Quote, size_left: float) -> Quote:

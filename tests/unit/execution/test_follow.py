@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 
 from peaktrade.events import KINDS
 from peaktrade.execution.follow import SessionTail
-from peaktrade.execution.state import DeskState
+from peaktrade.execution.state import HANDLERS, DeskState
 from peaktrade.journal import Journal, read_events
 from peaktrade.journal.writer import new_record
 from tests.unit.execution.conftest import buy, sell
@@ -113,7 +116,22 @@ def test_tail_reads_ignored_kinds_without_their_payload_and_the_rest_in_full(tmp
 
 
 def test_the_projection_ignores_exactly_the_kinds_it_has_no_handler_for():
-    state = DeskState("s1", 100_000)
-    handled = set(state._apply)
+    handled = set(HANDLERS)
     assert handled.isdisjoint(DeskState.IGNORED_KINDS)
     assert handled | DeskState.IGNORED_KINDS == set(KINDS)
+
+
+def test_a_dropped_projection_is_freed_at_once_not_by_the_cycle_collector():
+    # A session's projection holds every order: it must not wait for a full collection.
+    state = DeskState("s1", 100_000)
+    state.apply(new_record(1, "2026-01-05T14:30:00.000000Z", "s1", "quote", "paper", "AAPL",
+                           None, None, None, "FEED", {"last": 10.0}))
+    gone = weakref.ref(state)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del state
+        assert gone() is None
+    finally:
+        if was_enabled:
+            gc.enable()
