@@ -2,12 +2,17 @@
 
 Targets (issue 3): single intents >= 20,000/s, batches of 100 >= 50,000/s,
 two processes contending on one session >= 10,000/s in total.
+
+Each figure is the median of several runs, each on a fresh desk and journal, after one
+warm-up run that is not counted (a fresh process first grows its heap and the page cache
+the journal writes into); the range of the runs is printed with it.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -21,6 +26,8 @@ from peaktrade.execution import Desk  # noqa: E402
 SINGLE_N = 20_000
 BATCH_N = 50_000
 CONTENDED_N = 10_000
+RUNS = 5
+CONTENDED_RUNS = 3
 SYMBOLS = ("BTC-USD", "ETH-USD", "AAPL", "MSFT")
 
 
@@ -100,29 +107,43 @@ def run_contended(root: str, n: int, processes: int = 2) -> tuple[float, float]:
     return processes * n / elapsed, max(cpu for _, _, cpu in spans) / n * 1e6
 
 
-def report(name: str, figure: float, target: float, cpu: float | None = None) -> None:
+def repeated(run, n: int, runs: int) -> list[tuple[float, float]]:
+    """One warm-up run, then `runs` measured ones; each in a folder of its own, removed
+    after it (the ~100 MB a run writes is not still being written back during the next)."""
+    results = []
+    for index in range(runs + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            result = run(tmp, n)
+        if index:
+            results.append(result)
+    return results
+
+
+def report(name: str, figures: list[float], target: float,
+           cpus: list[float] | None = None) -> None:
+    figure = statistics.median(figures)
     verdict = "ok" if figure >= target else "BELOW TARGET"
-    on_cpu = f"   ({cpu:,.0f}/s per CPU-second of this process)" if cpu else ""
-    print(f"{name:<38} {figure:>8,.0f} intents/s   target >= {target:,.0f}   {verdict}{on_cpu}")
+    on_cpu = f"; {statistics.median(cpus):,.0f}/s per CPU-second of this process" if cpus \
+        else ""
+    print(f"{name:<38} {figure:>8,.0f} intents/s   target >= {target:,.0f}   {verdict}")
+    print(f"{'':<38} median of {len(figures)} runs: {min(figures):,.0f} to "
+          f"{max(figures):,.0f}{on_cpu}")
 
 
 def main() -> int:
     os.environ.pop("PEAKTRADE_KILL_SWITCH", None)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; journal on, "
           "fsync 'interval' (the default)")
-    # One folder per run, removed after it: the ~150 MB a run writes is not still being
-    # written back to disk while the next run is measured.
-    with tempfile.TemporaryDirectory() as tmp:
-        wall, cpu = run_single(tmp, SINGLE_N)
-    report("Desk.submit, single intents", wall, 20_000, cpu)
-    with tempfile.TemporaryDirectory() as tmp:
-        wall, cpu = run_batches(tmp, BATCH_N)
-    report("Desk.submit, batches of 100", wall, 50_000, cpu)
-    with tempfile.TemporaryDirectory() as tmp:
-        rate, cpu_us = run_contended(tmp, CONTENDED_N)
-    report("Desk.submit, 2 processes contending", rate, 10_000)
-    print(f"{'':<38} each process: {cpu_us:,.0f} us CPU per own intent, catching up "
-          "with the other's included")
+    single = repeated(run_single, SINGLE_N, RUNS)
+    report("Desk.submit, single intents", [w for w, _ in single], 20_000,
+           [c for _, c in single])
+    batches = repeated(run_batches, BATCH_N, RUNS)
+    report("Desk.submit, batches of 100", [w for w, _ in batches], 50_000,
+           [c for _, c in batches])
+    contended = repeated(run_contended, CONTENDED_N, CONTENDED_RUNS)
+    report("Desk.submit, 2 processes contending", [r for r, _ in contended], 10_000)
+    print(f"{'':<38} each process: {statistics.median(c for _, c in contended):,.0f} us CPU "
+          "per own intent, catching up with the other's included")
     return 0
 
 

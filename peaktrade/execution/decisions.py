@@ -82,8 +82,8 @@ class EventBatch:
     so they are unique across processes without coordination.
     """
 
-    __slots__ = ("state", "session_id", "short", "seq", "ts", "day", "mode", "records",
-                 "filled", "verdict", "journal_only", "sends")
+    __slots__ = ("state", "session_id", "short", "seq", "ts", "day", "mode", "template",
+                 "records", "filled", "verdict", "journal_only", "sends")
 
     def __init__(self, state: Any, session_id: str, last_seq: int, ts: str, mode: str, *,
                  journal_only: bool = False) -> None:
@@ -94,6 +94,9 @@ class EventBatch:
         self.ts = ts
         self.day = ts[:10]
         self.mode = mode
+        # What every record of the batch shares, laid out by new_record; headers copy it.
+        self.template = new_record(0, ts, session_id, "", mode, None, None, None, None, None,
+                                   {})
         self.records: list[dict] = []
         self.filled: dict[str, Order] = {}  # symbol -> last order filled in this batch
         self.verdict: Verdict | None = None  # of the last intent decided, reasons and all
@@ -115,9 +118,16 @@ class EventBatch:
 
     def header(self, symbol: str | None, strategy: str | None, intent_id: str | None,
                order_id: str | None, source: str | None, *, mode: str | None = None) -> dict:
-        """The fields the records of one order share, laid out by new_record (for note)."""
-        return new_record(0, self.ts, self.session_id, "", mode or self.mode, symbol, strategy,
-                          intent_id, order_id, source, {})
+        """The fields the records of one order share (for note)."""
+        header = self.template.copy()
+        header["symbol"] = symbol
+        header["strategy"] = strategy
+        header["intent_id"] = intent_id
+        header["order_id"] = order_id
+        header["source"] = source
+        if mode:
+            header["mode"] = mode
+        return header
 
     def note(self, kind: str, payload: dict, header: dict) -> dict:
         """Like add, for a record whose effect the caller folds into the state itself from
