@@ -117,7 +117,7 @@ _SOURCES: dict[str, str] = {}
 
 
 def _shared(cache: dict[str, str], text: str, normalised: str) -> str:
-    if len(cache) < _SHARED_MAX:
+    if len(cache) < _SHARED_MAX and len(text) <= MAX_TEXT:  # no huge text is kept
         cache[text] = normalised
     return normalised
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from peaktrade.execution import Intent, InvalidIntent
+from peaktrade.execution import Intent, InvalidIntent, intents
 from peaktrade.execution.intents import parse_intents, parse_quotes
 
 ROUTES = frozenset({"PAPER"})
@@ -82,6 +82,14 @@ def test_orders_share_one_string_per_symbol_and_source():
                             "source": "".join(["c", "li"])} for _ in range(2)])
     assert (first.symbol, first.source) == ("ETH-USD", "CLI")
     assert first.symbol is second.symbol and first.source is second.source
+
+
+def test_a_huge_symbol_is_refused_and_not_kept():
+    huge = "X" * 100_000
+    with pytest.raises(InvalidIntent) as err:
+        parse({"symbol": huge, "side": "BUY", "quantity": 1})
+    assert err.value.errors == {"symbol": ["symbol must be at most 32 characters, got 100000"]}
+    assert huge not in intents._SYMBOLS
 
 
 def test_limit_price_implies_a_limit_order():
