@@ -428,19 +428,25 @@ class Journal:
         for state in states:
             if not state.dirty:
                 continue
+            started = time.monotonic()
             with state.mutex:
                 dirty, state.dirty = state.dirty and state.fd >= 0, False
+                if not dirty:
+                    continue
                 # The disk flush runs on a descriptor of its own, outside the mutex: appends
                 # do not wait behind it (what they write meanwhile marks the state dirty).
-                fd = os.dup(state.fd) if dirty else -1
-            if fd < 0:
-                continue
-            started = time.monotonic()
-            try:
-                with contextlib.suppress(OSError):
-                    os.fdatasync(fd)
-            finally:
-                os.close(fd)
+                try:
+                    fd = os.dup(state.fd)
+                except OSError:  # no descriptor left: flush under the mutex
+                    fd = -1
+                    with contextlib.suppress(OSError):
+                        os.fdatasync(state.fd)
+            if fd >= 0:
+                try:
+                    with contextlib.suppress(OSError):
+                        os.fdatasync(fd)
+                finally:
+                    os.close(fd)
             state.last_fsync = started
             synced = True
         return synced
