@@ -24,6 +24,7 @@ from peaktrade.execution.codes import (
     TimeInForce,
 )
 from peaktrade.execution.controls import KillSwitchView, due_trips
+from peaktrade.execution.fills import FillPlan
 from peaktrade.execution.instruments import Catalog
 from peaktrade.execution.intents import Intent
 from peaktrade.execution.pipeline import Moment, evaluate
@@ -209,7 +210,8 @@ class Decider:
         note(ORDER, payload, header)
         state.add_order(order)
         state.open_order(order)
-        self.execute(batch, order, broker.submit(order, state), header)
+        # A local broker's matching engine answers at once; its report would say no more.
+        self.execute(batch, order, broker.execute(order, state, order.price), header)
         if order.tif == TimeInForce.IOC and order.status in WORKING_STATUSES:
             batch.add(CANCEL, {"code": Code.IOC_UNFILLED,
                                "reason": "IOC order not marketable; the rest is cancelled",
@@ -238,11 +240,10 @@ class Decider:
         if sending:
             batch.sends.append(order)
 
-    def execute(self, batch: EventBatch, order: Order, report: BrokerOrder,
+    def execute(self, batch: EventBatch, order: Order, plan: FillPlan | None,
                 header: dict | None = None) -> list[dict]:
-        """Journal the fill a local broker's report announces; returns the fill records.
+        """Journal the fill a local broker's matching engine planned; returns the fill records.
         `header`: the order's record fields, when the caller has them already."""
-        plan = report.fill
         if plan is None:
             return []
         qty, price, slippage_bps, fee = plan
@@ -271,7 +272,7 @@ class Decider:
             if broker is None or broker.remote or order.symbol not in symbols:
                 continue  # a remote broker's fills are learned from the broker
             if self._may_fill(state, order, kill_switch, now_ts):
-                fills.extend(self.execute(batch, order, broker.fetch_order(order, state)))
+                fills.extend(self.execute(batch, order, broker.execute(order, state, None)))
         return fills
 
     def apply_report(self, batch: EventBatch, order: Order, report: BrokerOrder, *,

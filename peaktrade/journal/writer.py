@@ -307,14 +307,7 @@ class Journal:
         """Serialise and append stamped records with one write; fsync and rotate as due."""
         if state.fd < 0:
             self._sync_with_file(state)
-        dumps, line = orjson.dumps, orjson.OPT_APPEND_NEWLINE
-        try:
-            if len(records) == 1:
-                data = dumps(records[0], option=line)
-            else:
-                data = b"".join([dumps(r, option=line) for r in records])
-        except TypeError as err:
-            raise ValueError(f"event payload is not JSON-serialisable: {err}") from None
+        data = encode_lines(records)
         if state.needs_newline:
             data = b"\n" + data
         try:
@@ -496,6 +489,17 @@ def _check_event(index: int, event: Mapping[str, Any], mode: Any) -> dict:
         raise ValueError(f"event {index}: payload must be an object, "
                          f"got {type(payload).__name__}")
     return payload
+
+
+def encode_lines(records: list[dict]) -> bytes:
+    """Records as JSON lines, each ending in a newline."""
+    dumps, line = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    try:
+        if len(records) == 1:
+            return dumps(records[0], option=line)
+        return b"".join([dumps(r, option=line) for r in records])
+    except TypeError as err:
+        raise ValueError(f"event payload is not JSON-serialisable: {err}") from None
 
 
 def compress_segment(path: Path, *, sync_first: bool = False) -> Path:

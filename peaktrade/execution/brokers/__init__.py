@@ -3,7 +3,9 @@
 Every adapter answers the same four calls (submit, cancel, fetch an order, list open
 orders) with BrokerOrder reports; the desk turns a report into journal events. A
 `remote` adapter talks to a broker over the network: the desk journals the order first,
-calls it outside its locks, and journals what it learned after.
+calls it outside its locks, and journals what it learned after. A local adapter (the paper
+simulator) also answers `execute(order, book, reference) -> FillPlan | None`, its matching
+engine, which the desk calls under its lock for the fill an order gets now.
 """
 
 from __future__ import annotations
