@@ -15,6 +15,8 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from peaktrade.journal.integrity import MAX_LINE_BYTES
+
 ENV_PREFIX = "PEAKTRADE_"
 # Environment variables that are not configuration keys: read by their own owners.
 ENV_NOT_CONFIG = frozenset({"PEAKTRADE_CONFIG", "PEAKTRADE_BIND", "PEAKTRADE_KILL_SWITCH",
@@ -53,6 +55,11 @@ class JournalSchema(_Section):
     max_bytes = fields.Integer(load_default=10_000_000, validate=validate.Range(min=4096))
     fsync = fields.String(load_default="interval", validate=validate.OneOf(FSYNC_POLICIES))
     fsync_interval_s = fields.Float(load_default=1.0, validate=_positive)
+    # A longer line is refused on write and skipped on read
+    max_line_bytes = fields.Integer(load_default=MAX_LINE_BYTES,
+                                    validate=validate.Range(min=1024))
+    # Health turns degraded below this much free space in the journal folder
+    min_free_bytes = fields.Integer(load_default=100 << 20, validate=validate.Range(min=0))
 
 
 class PaperSchema(_Section):

@@ -21,13 +21,14 @@ from peaktrade.execution.codes import (
     KillSwitchMode,
     breaker_code,
 )
-from peaktrade.execution.results import Check, constant
+from peaktrade.execution.results import Check
 from peaktrade.execution.rules import Rules
 from peaktrade.execution.state import ControlBoard, DeskState, Latch
 
 ENVIRONMENT = "environment"
 JOURNAL = "journal"
 UNREADABLE = "unreadable"
+JOURNAL_INTEGRITY = "journal-integrity"
 
 
 class KillSwitchView(NamedTuple):
@@ -76,15 +77,20 @@ def kill_switch_view(board: ControlBoard | None, environ: Mapping[str, str]) -> 
     if board is None:
         return KillSwitchView(True, KillSwitchMode.HALT, UNREADABLE, None,
                               "the desk journal cannot be read; failing closed")
+    if board.integrity is not None:
+        return KillSwitchView(True, KillSwitchMode.HALT, JOURNAL_INTEGRITY, "desk",
+                              f"the desk journal breaks the integrity rules "
+                              f"({board.integrity}); controls cannot be trusted, failing "
+                              "closed until `peaktrade journal repair --session desk`")
     ks = board.kill_switch
     if ks.engaged:
         return KillSwitchView(True, ks.mode, JOURNAL, ks.actor, ks.reason, ks.since)
     return KillSwitchView(False, actor=ks.actor, reason=ks.reason, since=ks.since)
 
 
-KILL_SWITCH_RELEASED = constant(Check(Gate.KILL_SWITCH, Decision.PASS, Code.KILL_SWITCH,
-                                      "Kill switch is released"))
-QA_ALLOWS = constant(Check(Gate.QA_BLOCK, Decision.PASS, Code.QA_BLOCK, "QA allows trading"))
+KILL_SWITCH_RELEASED = Check(Gate.KILL_SWITCH, Decision.PASS, Code.KILL_SWITCH,
+                             "Kill switch is released")
+QA_ALLOWS = Check(Gate.QA_BLOCK, Decision.PASS, Code.QA_BLOCK, "QA allows trading")
 
 
 def check_kill_switch(view: KillSwitchView, reducing: bool) -> Check:

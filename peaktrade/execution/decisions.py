@@ -28,12 +28,7 @@ from peaktrade.execution.fills import FillPlan
 from peaktrade.execution.instruments import Catalog
 from peaktrade.execution.intents import Intent
 from peaktrade.execution.pipeline import Moment, evaluate
-from peaktrade.execution.results import (
-    OrderResult,
-    Verdict,
-    checks_fragment,
-    checks_payload,
-)
+from peaktrade.execution.results import OrderResult, Verdict, checks_payload
 from peaktrade.execution.rules import Rules
 from peaktrade.execution.state import QTY_EPSILON, ControlBoard, DeskState, Order
 from peaktrade.journal.writer import new_record
@@ -83,17 +78,15 @@ class EventBatch:
     so they are unique across processes without coordination.
     """
 
-    __slots__ = ("state", "session_id", "short", "seq", "ts", "day", "mode", "template",
-                 "records", "filled", "verdict", "journal_only", "sends")
+    __slots__ = ("state", "session_id", "short", "seq", "ts", "mode", "template",
+                 "records", "filled", "verdict", "sends")
 
-    def __init__(self, state: Any, session_id: str, last_seq: int, ts: str, mode: str, *,
-                 journal_only: bool = False) -> None:
+    def __init__(self, state: Any, session_id: str, last_seq: int, ts: str, mode: str) -> None:
         self.state = state
         self.session_id = session_id
         self.short = session_short(session_id)
         self.seq = last_seq
         self.ts = ts
-        self.day = ts[:10]
         self.mode = mode
         # What every record of the batch shares, laid out by new_record; headers copy it.
         self.template = new_record(0, ts, session_id, "", mode, None, None, None, None, None,
@@ -101,9 +94,6 @@ class EventBatch:
         self.records: list[dict] = []
         self.filled: dict[str, Order] = {}  # symbol -> last order filled in this batch
         self.verdict: Verdict | None = None  # of the last intent decided, reasons and all
-        # The records go to the journal and nowhere else (submit): parts of a payload may
-        # be pre-serialised JSON (orjson.Fragment), which only the journal writer reads.
-        self.journal_only = journal_only
         self.sends: list[Order] = []  # orders journaled PENDING, for a remote broker to send
 
     def add(self, kind: str, payload: dict, symbol: str | None = None,
@@ -119,7 +109,7 @@ class EventBatch:
 
     def header(self, symbol: str | None, strategy: str | None, intent_id: str | None,
                order_id: str | None, source: str | None, *, mode: str | None = None) -> dict:
-        """The fields the records of one order share (for note)."""
+        """The fields the records of one order share (for add_to)."""
         header = self.template.copy()
         header["symbol"] = symbol
         header["strategy"] = strategy
@@ -130,20 +120,14 @@ class EventBatch:
             header["mode"] = mode
         return header
 
-    def note(self, kind: str, payload: dict, header: dict) -> dict:
-        """Like add, for a record whose effect the caller folds into the state itself from
-        the values it decided on (DeskState.apply would give the same state, slower); the
-        record is `header` with its own seq, kind and payload."""
+    def add_to(self, kind: str, payload: dict, header: dict) -> dict:
+        """Like add, for a record of an order whose shared fields are `header`."""
         self.seq = seq = self.seq + 1
         record = header.copy()
         record["seq"] = seq
         record["kind"] = kind
         record["payload"] = payload
-        state = self.state
-        if state.day == self.day:  # what advance does, without the call on every record
-            state.last_seq = seq
-        else:
-            state.advance(seq, self.ts)
+        self.state.apply(record)
         self.records.append(record)
         return record
 
@@ -178,7 +162,7 @@ class Decider:
         short = batch.short
         order_id = f"O-{short}-{seq}"
         intent_id = f"I-{short}-{seq}"
-        note = batch.note
+        note = batch.add_to
         header = batch.header(symbol, strategy, intent_id, order_id, source)
         note(INTENT, {
             "side": side, "qty": quantity, "order_type": order_type,
@@ -187,29 +171,18 @@ class Decider:
             "route": route}, header)
         note(GATE, {
             "decision": decision, "code": code, "reason": why, "qty": qty,
-            "checks": checks_fragment(verdict.checks) if batch.journal_only
-            else checks_payload(verdict.checks)}, header)
-        # The order as DeskState._new_order builds it from the intent, order and reject
-        # records (the replay test holds the two equal).
+            "checks": checks_payload(verdict.checks)}, header)
         if decision == BLOCK:
             note(REJECT, {"code": code, "reason": why, "leaves_qty": 0.0}, header)
-            order = Order(order_id, intent_id, coid, symbol, side, float(quantity), order_type,
-                          limit_price, tif, price, route, source, strategy, batch.ts,
-                          Status.REJECTED, f"{code}: {why}")
-            state.add_order(order)
-            return order.result()
-        order = Order(order_id, intent_id, coid, symbol, side, float(qty), order_type,
-                      limit_price, tif, price, route, source, strategy, batch.ts, Status.NEW)
+            return state.orders[order_id].result()
         payload = {"status": Status.NEW, "side": side, "qty": qty, "order_type": order_type,
                    "limit_price": limit_price, "tif": tif, "price": price, "route": route,
                    "client_order_id": coid}
         broker = self.brokers[route]
         if broker.remote:
-            self._journal_remote(batch, broker, order, payload)
-            return order.result()
+            return self._journal_remote(batch, broker, intent, verdict, header, payload)
         note(ORDER, payload, header)
-        state.add_order(order)
-        state.open_order(order)
+        order = state.orders[order_id]
         # A local broker's matching engine answers at once; its report would say no more.
         self.execute(batch, order, broker.execute(order, state, order.price), header)
         if order.tif == TimeInForce.IOC and order.status in WORKING_STATUSES:
@@ -219,26 +192,29 @@ class Decider:
                       symbol, strategy, intent_id, order_id, source)
         return order.result()
 
-    def _journal_remote(self, batch: EventBatch, broker: Broker, order: Order,
-                        payload: dict) -> None:
+    def _journal_remote(self, batch: EventBatch, broker: Broker, intent: Intent,
+                        verdict: Verdict, header: dict, payload: dict) -> OrderResult:
         """An order for a broker over the network: journaled with the exact request first.
 
         A sending route journals it PENDING and leaves the send to the desk (outside its
         locks); a dry-run route journals it as mode dry_run, and it rests, never sent.
         """
         sending = not broker.dry_run
-        if sending:
-            order.status = Status.PENDING
-        payload["status"] = order.status
-        payload["request"] = broker.request_body(order)
-        batch.note(ORDER, payload, batch.header(
-            order.symbol, order.strategy, order.intent_id, order.order_id, order.source,
-            mode=LIVE_MODE if sending else DRY_RUN_MODE))
-        state: DeskState = batch.state
-        state.add_order(order)
-        state.open_order(order)
+        status = Status.PENDING if sending else Status.NEW
+        # The request is built from the order as it will stand once journaled.
+        order_id, intent_id = header["order_id"], header["intent_id"]
+        draft = Order(order_id, intent_id, intent.client_order_id, intent.symbol, intent.side,
+                      float(verdict.quantity), intent.order_type, intent.limit_price,
+                      intent.tif, intent.price, intent.route, intent.source, intent.strategy,
+                      batch.ts, status)
+        payload["status"] = status
+        payload["request"] = broker.request_body(draft)
+        header = dict(header, mode=LIVE_MODE if sending else DRY_RUN_MODE)
+        batch.add_to(ORDER, payload, header)
+        order = batch.state.orders[order_id]
         if sending:
             batch.sends.append(order)
+        return order.result()
 
     def execute(self, batch: EventBatch, order: Order, plan: FillPlan | None,
                 header: dict | None = None) -> list[dict]:
@@ -250,15 +226,13 @@ class Decider:
         leaves = max(order.leaves - qty, 0.0)
         symbol = order.symbol
         exec_id = f"E-{batch.short}-{batch.seq + 1}"
-        fill = batch.note(FILL, {
+        fill = batch.add_to(FILL, {
             "qty": qty, "price": price, "fee": fee, "slippage_bps": slippage_bps,
             "leaves_qty": leaves,
             "status": Status.FILLED if leaves <= QTY_EPSILON else Status.PARTIAL,
             "side": order.side, "exec_id": exec_id, "route": order.route},
             header or batch.header(symbol, order.strategy, order.intent_id, order.order_id,
                                    order.source))
-        batch.state.fill(order, float(qty), float(price), float(fee or 0.0), exec_id,
-                         batch.ts)
         batch.filled[symbol] = order
         return [fill]
 
@@ -332,7 +306,7 @@ class Decider:
         for symbol, order in batch.filled.items():
             pos = state.positions[symbol]
             mark = state.marks.get(symbol, pos.avg_price)
-            batch.note(POSITION, {
+            batch.add_to(POSITION, {
                 "qty": pos.quantity, "avg_price": pos.avg_price,
                 "realized_pnl": pos.realized_pnl,
                 "unrealized_pnl": pos.quantity * (mark - pos.avg_price), "mark": mark},

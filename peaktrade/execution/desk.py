@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import gc
 import os
 import secrets
 import threading
@@ -51,14 +50,13 @@ from peaktrade.execution.errors import (
     OrderNotCancellable,
     UnknownOrder,
 )
-from peaktrade.execution.follow import SessionTail
 from peaktrade.execution.instruments import Catalog
 from peaktrade.execution.intents import Intent, parse_intents, parse_quotes
 from peaktrade.execution.pipeline import evaluate
 from peaktrade.execution.results import OrderResult, Verdict
 from peaktrade.execution.rules import Rules
 from peaktrade.execution.state import ControlBoard, DeskState, Order
-from peaktrade.journal import Journal, JournalError, SessionWriter, newest
+from peaktrade.journal import Journal, JournalCursor, JournalError, SessionWriter, newest
 from peaktrade.journal.writer import utc_now
 
 Clock = Callable[[], datetime]
@@ -104,10 +102,12 @@ class Desk:
         self._owns_journal = owns_journal
         self._mutex = threading.RLock()
         self._board = ControlBoard()
-        self._board_tail = SessionTail(journal.root, DESK_SESSION, report_unreadable=True)
+        self._board_tail = JournalCursor(journal.root, DESK_SESSION, report_unreadable=True,
+                                         max_line=journal.max_line_bytes)
         self._board_readable = True
         self._state: DeskState | None = None
-        self._tail: SessionTail | None = None
+        self._tail: JournalCursor | None = None
+        self._reported: set[str] = set()  # integrity breaks this process journaled already
         self._decider = Decider(self.rules, self.catalog, self.brokers)
 
     @classmethod
@@ -141,13 +141,12 @@ class Desk:
             moment = moment_of(now, self.rules)
             kill_switch = self._kill_switch()
             batch = EventBatch(state, state.session_id, writer.last_seq, moment.ts,
-                               self.rules.mode, journal_only=True)
+                               self.rules.mode)
             board = self._board if self._board_readable else None
             decide = self._decider.decide
-            with _NoCyclicGc():
-                results = [decide(batch, intent, board, kill_switch, now, moment)
-                           for intent in parsed]
-                self._commit(writer, batch, trusted=True)
+            results = [decide(batch, intent, board, kill_switch, now, moment)
+                       for intent in parsed]
+            self._commit(writer, batch)
         if batch.sends:
             sent = self._settle([bridge.send(self.brokers[order.route], copy.copy(order))
                                  for order in batch.sends], journal_unknown=True)
@@ -523,6 +522,29 @@ class Desk:
         self._board_readable = True
         for record in records:
             self._board.apply(record)
+        broken = self._board_tail.broken
+        integrity = broken.describe() if broken is not None else None
+        if integrity != self._board.integrity:
+            self._board.integrity = integrity
+            if integrity is not None and self._state is not None:
+                self._report_integrity(self._state.session_id, DESK_SESSION, integrity)
+
+    def _report_integrity(self, session_id: str, broken: str, problem: str) -> None:
+        """Journal an `error` that a journal breaks the integrity rules, once per process,
+        in a journal that can still be written (best effort: the refusal stands anyway)."""
+        key = f"{broken}:{problem}"
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        try:
+            self.journal.append(session_id, [{
+                "kind": Kind.ERROR.value, "source": "JOURNAL",
+                "payload": {"where": "journal.integrity", "error": "journal integrity broken",
+                            "detail": f"journal {broken}: {problem}; it is not appended to "
+                                      "until `peaktrade journal repair` quarantines the "
+                                      "offending lines", "session_id": broken}}])
+        except (JournalError, OSError, ValueError):
+            pass
 
     def _sync(self) -> DeskState:
         """Catch up with the desk journal and the active session's journal (no lock held)."""
@@ -542,9 +564,12 @@ class Desk:
             if self._tail is not None:
                 self._tail.close()
             self._state = DeskState(session_id, self.rules.starting_cash)
-            self._tail = SessionTail(self.journal.root, session_id,
-                                     head_only=DeskState.IGNORED_KINDS)
+            self._tail = self._cursor(session_id)
         return self._state
+
+    def _cursor(self, session_id: str) -> JournalCursor:
+        return JournalCursor(self.journal.root, session_id, head_only=DeskState.IGNORED_KINDS,
+                             max_line=self.journal.max_line_bytes)
 
     def _start_first_session(self) -> str:
         """Start a session unless another process just did, under the desk journal's lock."""
@@ -583,8 +608,7 @@ class Desk:
         """Read the session again from its start (the projection lost track of the journal)."""
         self._tail.close()
         self._state = DeskState(session_id, self.rules.starting_cash)
-        self._tail = SessionTail(self.journal.root, session_id,
-                                 head_only=DeskState.IGNORED_KINDS)
+        self._tail = self._cursor(session_id)
         self._state.apply_all(self._tail.poll())
         if self._state.last_seq != last_seq:
             raise DeskError(f"journal of {session_id} ends at seq {last_seq} but only "
@@ -595,20 +619,16 @@ class Desk:
         """An empty batch of events for this decision, seq following the journal's."""
         return EventBatch(state, state.session_id, writer.last_seq, ts, self.rules.mode)
 
-    def _commit(self, writer: SessionWriter, batch: EventBatch, *, trusted: bool = False) -> None:
-        """Append the batch; `trusted` when every record field came from parsed intents and
-        the desk's own ids (submit), so the journal need not check them again."""
+    def _commit(self, writer: SessionWriter, batch: EventBatch) -> None:
+        """Append the batch the decision applied to the projection: all or nothing. On any
+        failure the projection is dropped and rebuilt from the journal (see _Decision)."""
         self._decider.journal_positions(batch)
         if not batch.records:
             return
-        if trusted:
-            writer.append_trusted(batch.records)
-        else:
-            records = writer.append(batch.records)
-            if records[-1]["seq"] != batch.seq:
-                self._state = None
-                raise DeskError(f"journal assigned seq {records[-1]['seq']}, the desk expected "
-                                f"{batch.seq}; the projection is rebuilt")
+        records = writer.append(batch.records)
+        if records[-1]["seq"] != batch.seq:
+            raise DeskError(f"journal assigned seq {records[-1]['seq']}, the desk expected "
+                            f"{batch.seq}; the projection is rebuilt")
         self._tail.wrote(batch.seq, writer.end)
 
     def _breakers(self, state: DeskState, now_ts: str) -> list[dict]:
@@ -634,27 +654,6 @@ class Desk:
         return out
 
 
-class _NoCyclicGc:
-    """No cyclic garbage collection while a submit builds and writes its batch.
-
-    A decision allocates only acyclic objects, which reference counting frees. A collection
-    in the middle of a batch would find the batch's records alive, promote them to the
-    older generations and so bring on full collections over the whole projection: about
-    3 us per intent in batches of 100 (measured). The previous setting is restored after;
-    the desk mutex keeps one window per desk at a time.
-    """
-
-    __slots__ = ("_was_enabled",)
-
-    def __enter__(self) -> None:
-        self._was_enabled = gc.isenabled()
-        gc.disable()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._was_enabled:
-            gc.enable()
-
-
 class _Decision:
     """Desk._decision: the desk mutex, then the session lock, the projection caught up.
 
@@ -676,14 +675,23 @@ class _Decision:
             desk._mutex.release()
             raise
         try:
-            return desk._caught_up(self._writer), self._writer, desk._clock()
+            broken = self._writer.broken
+            if broken is None:
+                return desk._caught_up(self._writer), self._writer, desk._clock()
         except BaseException:
             self.__exit__(True)
             raise
+        self.__exit__(True)
+        # Said in the desk journal once the session lock is released (locks are only ever
+        # taken desk journal first).
+        desk._report_integrity(DESK_SESSION, self._writer.session_id, str(broken))
+        raise broken
 
     def __exit__(self, failed: object, *exc: object) -> None:
         desk = self._desk
         try:
+            # The decision applied its records before appending them: unless the journal
+            # holds every one, the projection is rebuilt from the journal.
             if failed and desk._state is not None \
                     and desk._state.last_seq != self._writer.last_seq:
                 desk._state = None

@@ -16,18 +16,18 @@ from peaktrade.execution.codes import (
 )
 from peaktrade.execution.instruments import Instrument
 from peaktrade.execution.intents import Intent
-from peaktrade.execution.results import Check, constant
+from peaktrade.execution.results import Check
 from peaktrade.execution.rules import Rules
 from peaktrade.execution.state import Quote
 
 LOT_TOLERANCE = 1e-9  # in lots: 0.6 / 0.1 = 5.999999999 is 6 lots
 
 
-@cache  # kept alive: constant() keys its dict by id()
+@cache
 def _price_ok(band: float) -> Check:
     """The pass without a quote to compare with: the same for every intent."""
-    return constant(Check(Gate.PRICE_SANITY, Decision.PASS, Code.PRICE_SANITY,
-                          "price is finite and > 0", limit=band))
+    return Check(Gate.PRICE_SANITY, Decision.PASS, Code.PRICE_SANITY,
+                 "price is finite and > 0", limit=band)
 
 
 def _given_prices(limit_price: float | None,
@@ -81,8 +81,8 @@ def check_price_sanity(intent: Intent, quote: Quote | None, expected: float | No
                  value=round(worst, 6), headroom=round(band - worst, 6))
 
 
-NOT_RESEARCH_ONLY = {mode: constant(Check(Gate.RESEARCH_ONLY, Decision.PASS, Code.RESEARCH_ONLY,
-                                          f"not tagged {RESEARCH_ONLY_TAG}", limit=mode))
+NOT_RESEARCH_ONLY = {mode: Check(Gate.RESEARCH_ONLY, Decision.PASS, Code.RESEARCH_ONLY,
+                                f"not tagged {RESEARCH_ONLY_TAG}", limit=mode)
                      for mode in MODES}
 
 
@@ -110,9 +110,8 @@ def round_to_lot(quantity: float, lot: float) -> float:
     return round(lots * lot, 12)
 
 
-# Passing checks repeat (the same quantities, lots and notionals): each is built once and
-# shared, its dict with it. Never evicted, since constant() keys those dicts by id(); full
-# caches simply stop growing.
+# Passing checks repeat (the same quantities, lots and notionals): each (a frozen value) is
+# built once and shared; full caches simply stop growing.
 _CACHED_MAX = 4096
 _LOT_CHECKS: dict[tuple[float, float, float], tuple[Check, float]] = {}
 _NOTIONAL_CHECKS: dict[tuple[float, float], Check] = {}
@@ -128,7 +127,6 @@ def check_lot_size(quantity: float, instrument: Instrument) -> tuple[Check, floa
         return found
     found = _lot_size(quantity, instrument)
     if found[0].decision != Decision.BLOCK and len(_LOT_CHECKS) < _CACHED_MAX:
-        constant(found[0])
         _LOT_CHECKS[key] = found
     return found
 
@@ -167,5 +165,5 @@ def check_min_notional(quantity: float, price: float, rules: Rules) -> Check:
                       round(notional - minimum, 6))
         if len(_NOTIONAL_CHECKS) < _CACHED_MAX and type(notional) is float \
                 and type(minimum) is float:
-            _NOTIONAL_CHECKS[key] = constant(check)
+            _NOTIONAL_CHECKS[key] = check
     return check

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import orjson
-
 from peaktrade.execution.codes import Decision
 
 
@@ -60,10 +58,10 @@ class Check(NamedTuple):
     def journal_dict(self) -> dict[str, Any]:
         """The check as a gate event lists it: a passing check without its reason.
 
-        Issue 3 asks for the reason of the deciding check only (the gate event carries
-        it, and a blocking or adjusting check keeps its own); the passing checks' fixed
-        phrases were about a sixth of every gate event's bytes. What-if, the dry run and
-        the API still show every reason: they use the Verdict, not the journal.
+        The gate event carries the deciding check's reason, and a blocking or adjusting
+        check keeps its own; the passing checks' fixed phrases would only repeat in every
+        event. What-if, the dry run and the API still show every reason: they use the
+        Verdict, not the journal.
         """
         gate, decision, code, reason, limit, value, headroom = self
         if decision == Decision.PASS:
@@ -73,38 +71,9 @@ class Check(NamedTuple):
                 "limit": limit, "value": value, "headroom": headroom}
 
 
-_CONSTANT_DICTS: dict[int, dict[str, Any]] = {}
-
-
-def constant(check: Check) -> Check:
-    """Mark a check that never changes and is kept alive: its journal dict is built once
-    and shared."""
-    _CONSTANT_DICTS[id(check)] = check.journal_dict()
-    return check
-
-
 def checks_payload(checks: tuple[Check, ...] | list[Check]) -> list[dict[str, Any]]:
     """The `checks` list of a gate event."""
-    get = _CONSTANT_DICTS.get
-    return [get(id(c)) or c.journal_dict() for c in checks]
-
-
-_FRAGMENTS_MAX = 4096
-_FRAGMENTS: dict[tuple[int, ...], orjson.Fragment] = {}
-
-
-def checks_fragment(checks: tuple[Check, ...]) -> list[dict[str, Any]] | orjson.Fragment:
-    """The `checks` list of a gate event only written to the journal: when every check is
-    constant, the list serialised once per combination (the journal writes it verbatim)."""
-    key = tuple(map(id, checks))
-    found = _FRAGMENTS.get(key)
-    if found is not None:
-        return found
-    payload = checks_payload(checks)
-    if len(_FRAGMENTS) < _FRAGMENTS_MAX and all(k in _CONSTANT_DICTS for k in key):
-        found = _FRAGMENTS[key] = orjson.Fragment(orjson.dumps(payload))
-        return found
-    return payload
+    return [c.journal_dict() for c in checks]
 
 
 class Verdict(NamedTuple):

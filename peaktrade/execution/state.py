@@ -21,7 +21,7 @@ from peaktrade.execution.codes import (
     Status,
     TimeInForce,
 )
-from peaktrade.execution.follow import UNREADABLE
+from peaktrade.journal.cursor import UNREADABLE
 from peaktrade.execution.results import OrderResult
 
 QTY_EPSILON = 1e-9  # quantities closer than this are equal (all quantities are lot multiples)
@@ -166,14 +166,6 @@ class DeskState:
     def apply_all(self, records: list[dict]) -> None:
         for record in records:
             self.apply(record)
-
-    def advance(self, seq: int, ts: str) -> None:
-        """What apply does for every record, for a record the desk folds in itself (its own
-        decision: `open_order`, `add_order`, `fill` then apply the rest from the values)."""
-        self.last_seq = seq
-        day = ts[:10]
-        if day != self.day:
-            self._start_day(day)
 
     @property
     def equity(self) -> float:
@@ -483,6 +475,9 @@ class ControlBoard:
         self.session_id: str | None = None
         self.session_since: str | None = None
         self.last_seq = 0
+        # The first break of the seq rule in the desk journal, as its follower found it:
+        # while set, the kill switch counts as engaged (the controls cannot be trusted)
+        self.integrity: str | None = None
 
     def apply(self, record: dict) -> None:
         """Fold one desk-journal record into the board."""

@@ -5,16 +5,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from peaktrade.events import LEGACY_VERSION, parse_line
+from peaktrade.events import parse_line, parse_line_head
 from peaktrade.journal.files import active_path, archive_segments
-from peaktrade.journal.reader import (
+from peaktrade.journal.integrity import (
+    CHUNK_BYTES,
     MAX_LINE_BYTES,
-    LineStats,
-    iter_lines_reversed,
-    read_events,
-    read_file,
-    segments_after,
+    LineSplitter,
+    Problem,
+    SeqChain,
+    scan_chain,
 )
+from peaktrade.journal.reader import LineStats, read_events, read_file, segments_after
+
+UNREADABLE = "unreadable"  # the kind of the marker a cursor reports for a bad line
+_V1_HEAD = b'{"v":1,"seq":'
+_KIND_KEY = b',"kind":"'
+_HEAD_SPAN = 200  # v, seq, ts and a valid session id always end before this
 
 
 class JournalCursor:
@@ -22,60 +28,118 @@ class JournalCursor:
 
     It keeps the active file open at a byte offset, holds back a partial last line
     until its newline arrives, drains a segment that was rotated away before moving
-    on, and falls back to the archive when it missed whole segments. seq dedupes.
+    on, and falls back to the archive when it missed whole segments. Every line goes
+    through the journal's integrity rules (a stale or repeated seq is never returned;
+    `problems` names it). A writer that appends while holding the session lock calls
+    `wrote` so that its own lines are not read back.
+
+    `head_only`: kinds whose payload the reader ignores, read without decoding it
+    (payload None). `report_unreadable`: a line that is no record is returned as a
+    marker of kind UNREADABLE where it stands, for a projection that must fail closed.
     """
 
     def __init__(self, root: str | os.PathLike[str], session_id: str,
-                 after_seq: int | None = 0) -> None:
+                 after_seq: int | None = 0, *, head_only: frozenset[str] = frozenset(),
+                 report_unreadable: bool = False, max_line: int = MAX_LINE_BYTES) -> None:
         self.root = Path(root)
         self.session_id = session_id
         self.path = active_path(self.root, session_id)
+        self._path = str(self.path)
         self.stats = LineStats()
         self.last_seq = 0
-        self._fh = None
+        self.report_unreadable = report_unreadable
+        self._head_only = frozenset(kind.encode() for kind in head_only)
+        self._splitter = LineSplitter(max_line)
+        self.chain = SeqChain(path=self._path)
+        self._fd = -1
         self._ino = -1
         self._offset = 0
-        self._partial = b""
-        self._skipping = False
-        self._line_no = 0
+        self._held: list[dict] = []  # markers met while skipping the caller's own lines
         if after_seq is None:
             self._start_at_end()
         else:
             self.last_seq = after_seq
             self._needs_archive = True
 
+    @property
+    def problems(self) -> list[Problem]:
+        """Rule breaks met in the active file, in line order."""
+        return self.chain.problems
+
+    @property
+    def broken(self) -> Problem | None:
+        """The first stale or repeated seq in the active file (None while it is sound)."""
+        return self.chain.first_break
+
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+            self._ino = -1
 
     def poll(self) -> list[dict]:
-        """Every complete record appended since the previous poll, in seq order."""
-        out: list[dict] = []
-        if self._fh is None:
-            self._adopt(out)
-            return out
-        self._drain(out)
+        """Every complete record appended by anyone since the previous poll, in seq order."""
         try:
-            st = os.stat(self.path)
+            st = os.stat(self._path)
         except FileNotFoundError:
             st = None
-        if st is None or st.st_ino != self._ino:
-            # Rotated: nothing more is written to the old segment once it is renamed.
-            self._drain(out)
-            self._flush_partial(out)
-            self.close()
-            self._needs_archive = True
+        out: list[dict] = []
+        if self._held:
+            out, self._held = self._held, []
+        if self._fd < 0:
             self._adopt(out)
-        elif st.st_size < self._offset:
-            # Truncated in place: read it again from the start; seq drops repeats.
-            self._fh.seek(0)
-            self._offset = 0
-            self._partial = b""
-            self._skipping = False
-            self._line_no = 0
-            self._drain(out)
+            return out
+        if st is not None and st.st_ino == self._ino:
+            size = st.st_size
+            if size == self._offset:
+                return out
+            if size < self._offset:
+                # Truncated in place (a repair, an undone write): read it again from the
+                # start; what was returned already is not returned again.
+                self._restart_file()
+            self._drain(out, size)
+            return out
+        # Rotated (or replaced): nothing more is written to the old segment once renamed.
+        self._drain(out)
+        self._finish_file(out)
+        self.close()
+        self._needs_archive = True
+        self._adopt(out)
         return out
+
+    def wrote(self, last_seq: int, end: tuple[int, int] | None = None) -> None:
+        """The caller appended up to `last_seq` holding the session lock: skip those lines.
+
+        `end` is the writer's (inode, size) after the append (SessionWriter.end): the
+        cursor moves there without asking the file, onto the new active file when the
+        journal rotated (under the lock everything up to `last_seq` is known).
+        """
+        lines = last_seq - self.last_seq
+        if end is not None:
+            if end[0] != self._ino:
+                self.close()
+                self._open()
+                lines = 0 if end[1] == 0 else -1
+            if end[0] == self._ino:
+                self._skip_to(end[1], last_seq, lines)
+                return
+        if self._fd < 0:
+            self._open()
+        if self._fd >= 0:
+            self._skip_to(os.fstat(self._fd).st_size, last_seq, -1)
+        self.last_seq = last_seq
+
+    def _skip_to(self, offset: int, last_seq: int, lines: int) -> None:
+        """Move past lines the caller wrote itself: `lines` of them (-1: not known, so the
+        line numbers of problems found later are counted from here)."""
+        for line in self._splitter.finish():  # a torn line the writer newline-terminated
+            self._take(line, self._held)
+        self._offset = offset
+        self.last_seq = last_seq
+        chain = self.chain
+        chain.last_seq = max(chain.last_seq, last_seq)
+        if lines >= 0:
+            chain.line_no += lines
 
     def _adopt(self, out: list[dict]) -> None:
         """Open the active file, read what the archive holds after last_seq, then drain it.
@@ -96,101 +160,104 @@ class JournalCursor:
         return last["seq"] if last else 0
 
     def _start_at_end(self) -> None:
+        """Start after the last complete line; everything before it is checked, not returned."""
         self._needs_archive = False
         if not self._open():
             # Between a rotation and the next append: the end is in the archive.
             self.last_seq = self._archived_last_seq()
             self._needs_archive = True
             return
-        # Start after the last complete line (a write in progress is read when it ends),
-        # and take the last seq from the lines before that point: an append landing
-        # between the two steps is then read by the next poll, not skipped.
-        pos = self._fh.seek(0, os.SEEK_END)
-        self._offset = 0
-        while pos > 0:
-            start = max(0, pos - 65536)
-            self._fh.seek(start)
-            newline = self._fh.read(pos - start).rfind(b"\n")
-            if newline >= 0:
-                self._offset = start + newline + 1
-                break
-            pos = start
-        last = None
-        for line in iter_lines_reversed(self._fh, self._offset):
-            last = parse_line(line, 0, self.session_id) if line else None
-            if last is not None:
-                break
+        size = os.fstat(self._fd).st_size
+        pending = scan_chain(self._fd, 0, size, self.chain, self._splitter.max_line,
+                             final=False)
+        self._offset = size - pending
+        chain = self.chain
         # An active file with no record yet (just rotated): the end is in the archive.
-        self.last_seq = last["seq"] if last else self._archived_last_seq()
-        if last is not None and last["v"] == LEGACY_VERSION:
-            self._fh.seek(0)
-            remaining, self._line_no = self._offset, 0
-            while remaining > 0:
-                chunk = self._fh.read(min(remaining, 1 << 20))
-                remaining -= len(chunk)
-                self._line_no += chunk.count(b"\n")
-            self.last_seq = self._line_no
+        self.last_seq = chain.last_seq or self._archived_last_seq()
+        chain.last_seq = self.last_seq
 
     def _open(self) -> bool:
         try:
-            fh = open(self.path, "rb")  # noqa: SIM115 - held open across polls
+            fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return False
-        self._fh = fh
-        self._ino = os.fstat(fh.fileno()).st_ino
-        self._offset = 0
-        self._partial = b""
-        self._skipping = False
-        self._line_no = 0
+        self._fd = fd
+        self._ino = os.fstat(fd).st_ino
+        self._restart_file()
         return True
 
-    def _drain(self, out: list[dict]) -> None:
-        fh = self._fh
-        if fh is None:
+    def _restart_file(self) -> None:
+        """Read the active file from its start; its chain is judged on its own (a segment
+        after a rotation continues the archive's, which _adopt sets before reading)."""
+        self._offset = 0
+        self._splitter.reset()
+        self.chain = SeqChain(path=self._path)
+
+    def _drain(self, out: list[dict], size: int | None = None) -> None:
+        """Read from the offset up to `size` (the file's size when not given).
+
+        Exactly what is there is read: a buffered read of a whole chunk would allocate
+        (and map) a megabyte on every poll, which costs more than the records.
+        """
+        fd = self._fd
+        if fd < 0:
             return
-        fh.seek(self._offset)
-        while chunk := fh.read(1 << 20):
+        if size is None:
+            size = os.fstat(fd).st_size
+        feed, take = self._splitter.feed, self._take
+        while self._offset < size:
+            chunk = os.pread(fd, min(CHUNK_BYTES, size - self._offset), self._offset)
+            if not chunk:
+                break  # truncated under us
             self._offset += len(chunk)
-            parts = chunk.split(b"\n")
-            if self._skipping:
-                if len(parts) == 1:
-                    continue
-                # the rest of an oversized line ends here: it counts once, as invalid
-                self._skipping = False
-                self._take(b"\x00oversized", out)
-                parts[0] = b""
-                parts = parts[1:]
-            else:
-                parts[0] = self._partial + parts[0]
-            self._partial = parts.pop()
-            for line in parts:
-                self._take(line, out)
-            if len(self._partial) > MAX_LINE_BYTES:
-                self._partial = b""
-                self._skipping = True
+            for line in feed(chunk):
+                take(line, out)
 
-    def _flush_partial(self, out: list[dict]) -> None:
-        if self._skipping:
-            self._skipping = False
-            self._take(b"\x00oversized", out)
-        if self._partial:
-            self._take(self._partial, out)
-            self._partial = b""
+    def _finish_file(self, out: list[dict]) -> None:
+        """The segment ended (rotated away): an unterminated last line is a torn line."""
+        for line in self._splitter.finish():
+            self._take(line, out)
 
-    def _take(self, line: bytes, out: list[dict]) -> None:
-        self._line_no += 1
-        self.stats.total += 1
+    def _take(self, line: bytes | None, out: list[dict]) -> None:
+        chain = self.chain
+        stats = self.stats
+        stats.total += 1
+        if line is None:
+            stats.invalid += 1
+            chain.skip(oversized=True)
+            self._unreadable(b"(a line longer than the maximum line length)", out)
+            return
         if not line or line.isspace():
-            self.stats.blank += 1
+            stats.blank += 1
+            chain.blank()
             return
-        rec = parse_line(line, self._line_no, self.session_id)
-        if rec is None:
-            self.stats.invalid += 1
+        record = None
+        if self._head_only and line.startswith(_V1_HEAD):
+            at = line.find(_KIND_KEY, 0, _HEAD_SPAN)
+            if at > 0:
+                start = at + len(_KIND_KEY)
+                if line[start:line.find(b'"', start)] in self._head_only:
+                    record = parse_line_head(line, chain.line_no + 1, self.session_id)
+        if record is None:
+            record = parse_line(line, chain.line_no + 1, self.session_id)
+        if record is None:
+            stats.invalid += 1
+            chain.skip()
+            self._unreadable(line, out)
             return
-        self.stats.valid += 1
-        if rec["seq"] > self.last_seq:
-            self.last_seq = rec["seq"]
-            out.append(rec)
+        stats.valid += 1
+        if not chain.take(record["seq"]):
+            stats.seq_breaks += 1
+            return
+        if record["seq"] > self.last_seq:
+            self.last_seq = record["seq"]
+            out.append(record)
+
+    def _unreadable(self, line: bytes, out: list[dict]) -> None:
+        if self.report_unreadable:
+            out.append({"kind": UNREADABLE, "seq": self.last_seq, "ts": None,
+                        "line_no": self.chain.line_no,
+                        "payload": {"line": line[:120].decode("utf-8", "replace")}})
 
     def _read_archive(self, out: list[dict]) -> None:
         """Records after last_seq that sit in archive segments (missed rotations)."""
@@ -198,9 +265,10 @@ class JournalCursor:
             segments = archive_segments(self.root, self.session_id).get(self.session_id, [])
             try:
                 for segment in segments_after(segments, self.last_seq):
-                    keep = self._newer
-                    for rec in read_file(segment.path, LineStats(), self.session_id, keep):
+                    for rec in read_file(segment.path, self.stats, self.session_id,
+                                         self._newer):
                         self.last_seq = rec["seq"]
+                        self.chain.last_seq = max(self.chain.last_seq, rec["seq"])
                         out.append(rec)
                 return
             except FileNotFoundError:
@@ -208,3 +276,4 @@ class JournalCursor:
 
     def _newer(self, rec: dict) -> bool:
         return rec["seq"] > self.last_seq
+

@@ -19,6 +19,7 @@ from peaktrade.events import (
     parse_line,
     parse_line_head,
 )
+from peaktrade.journal.integrity import CHUNK_BYTES, MAX_LINE_BYTES, iter_line_blocks
 from peaktrade.journal.files import (
     Segment,
     active_path,
@@ -27,26 +28,28 @@ from peaktrade.journal.files import (
     session_files,
 )
 
-CHUNK_BYTES = 1 << 20
 # A newest-first read starts with a small block (a page of the newest rows needs a few
 # hundred lines) and grows it up to CHUNK_BYTES.
 FIRST_REVERSED_BYTES = 64 << 10
-MAX_LINE_BYTES = 1 << 20  # a longer line is counted invalid without being held in memory
 _GZIP_ERRORS = (EOFError, OSError, zlib.error)
 _MAX_RELISTS = 20
 
 
 @dataclass
 class LineStats:
-    """What a read saw: lines in total, blank, valid and invalid.
+    """What a read saw: lines in total, blank, valid and invalid, and seq breaks.
 
-    Complete once the read is exhausted or closed; during a read it may lag by a block.
+    A seq break is a valid line whose seq is at or below one before it (a stale or
+    repeated line): it is counted among the valid lines and not returned, so each seq
+    counts once. Complete once the read is exhausted or closed; during a read it may
+    lag by a block.
     """
 
     total: int = 0
     blank: int = 0
     valid: int = 0
     invalid: int = 0
+    seq_breaks: int = 0
 
     @property
     def error_rate(self) -> float:
@@ -59,40 +62,10 @@ class LineStats:
         self.blank += other.blank
         self.valid += other.valid
         self.invalid += other.invalid
+        self.seq_breaks += other.seq_breaks
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
-
-
-def iter_line_blocks(fh: BinaryIO) -> Iterator[list[bytes | None]]:
-    """The lines of a stream, a chunk's worth at a time, without their newlines.
-
-    None stands for an oversized line (longer than MAX_LINE_BYTES), never held whole.
-    """
-    carry = b""
-    skipping = False
-    while True:
-        chunk = fh.read(CHUNK_BYTES)
-        if not chunk:
-            break
-        parts: list[bytes | None] = chunk.split(b"\n")  # type: ignore[assignment]
-        if skipping:
-            if len(parts) == 1:
-                continue
-            skipping = False
-            parts[0] = None
-        else:
-            parts[0] = carry + parts[0]  # type: ignore[operator]
-        carry = parts.pop()  # type: ignore[assignment]
-        if parts:
-            yield parts
-        if len(carry) > MAX_LINE_BYTES:
-            carry = b""
-            skipping = True
-    if skipping:
-        yield [None]
-    elif carry:
-        yield [carry]
 
 
 def iter_lines(fh: BinaryIO) -> Iterator[bytes | None]:
@@ -205,7 +178,8 @@ def read_file(path: Path, stats: LineStats, default_session: str | None = None,
     fh = opened if opened is not None else opener(path, "rb")
     # Counted locally, added to `stats` per block and when the read ends or is closed:
     # this loop runs for every line read.
-    line_no = blank = valid = invalid = 0
+    line_no = blank = valid = invalid = breaks = 0
+    last_seqs: dict[str | None, int] = {}  # per session (a file may hold several)
     try:
         with fh:
             for block in iter_line_blocks(fh):
@@ -238,13 +212,20 @@ def read_file(path: Path, stats: LineStats, default_session: str | None = None,
                             invalid += 1
                         continue
                     valid += 1
+                    if rec["v"]:  # a legacy line's seq is its line number, not a seq
+                        seq, sid = rec["seq"], rec["session_id"]
+                        if seq <= last_seqs.get(sid, 0):  # a stale or repeated line
+                            breaks += 1
+                            continue
+                        last_seqs[sid] = seq
                     if keep is None or keep(rec):
                         yield rec
                 stats.total += blank + valid + invalid
                 stats.blank += blank
                 stats.valid += valid
                 stats.invalid += invalid
-                blank = valid = invalid = 0
+                stats.seq_breaks += breaks
+                blank = valid = invalid = breaks = 0
     except _GZIP_ERRORS:
         # A truncated or corrupt archive: what was read stands, the rest is one bad line.
         invalid += 1
@@ -253,6 +234,7 @@ def read_file(path: Path, stats: LineStats, default_session: str | None = None,
         stats.blank += blank
         stats.valid += valid
         stats.invalid += invalid
+        stats.seq_breaks += breaks
 
 
 def line_ranges(path: Path, parts: int, *, fd: int | None = None,
@@ -367,6 +349,10 @@ def read_file_reversed(path: Path, stats: LineStats, default_session: str | None
         size = fh.seek(0, 2)
         total_lines: int | None = None
         from_end = 0
+        # A record is held until the line before it is read: a line whose seq is not
+        # above the seq of an earlier line is a stale or repeated line (integrity rule 1)
+        # and is dropped, as a forward read drops it.
+        held: dict | None = None
         for line in iter_lines_reversed(fh, size):
             from_end += 1
             stats.total += 1
@@ -385,8 +371,15 @@ def read_file_reversed(path: Path, stats: LineStats, default_session: str | None
                     total_lines = _count_lines(fh, size)
                 rec["seq"] = total_lines - from_end + 1
             stats.valid += 1
-            if keep is None or keep(rec):
-                yield rec
+            if held is not None:
+                if rec["seq"] >= held["seq"] and rec["v"] and held["v"] \
+                        and rec["session_id"] == held["session_id"]:
+                    stats.seq_breaks += 1
+                elif keep is None or keep(held):
+                    yield held
+            held = rec
+        if held is not None and (keep is None or keep(held)):
+            yield held
 
 
 def _count_lines(fh: BinaryIO, size: int) -> int:

@@ -33,13 +33,18 @@ from peaktrade.journal.files import (
     archive_segments,
     split_archive_name,
 )
+from peaktrade.journal.integrity import (
+    MAX_LINE_BYTES,
+    Problem,
+    SeqChain,
+    scan_chain,
+    scan_file,
+)
 
 FSYNC_POLICIES = ("never", "interval", "always")
 # Level 1 compresses JSON lines ~5x at a fraction of level 6's CPU, which the writing
 # process shares with its appends.
 ARCHIVE_GZIP_LEVEL = 1
-_TAIL_CHUNK = 65536
-_TAIL_PEEK = 4096  # the last line is found here, without opening the file again
 _KIND_SET = frozenset(KINDS)
 _MODE_SET = frozenset(MODES)
 # Read-write so the tail can be read through the same descriptor (writes still append).
@@ -66,6 +71,20 @@ class JournalError(RuntimeError):
     """The journal could not be written; nothing of the batch was recorded."""
 
 
+class JournalIntegrityError(JournalError):
+    """The journal breaks the seq rule (or a failed write could not be undone): it is not
+    appended to until an operator repairs it."""
+
+    def __init__(self, path: Path, problem: Problem | None, detail: str | None = None) -> None:
+        self.path = path
+        self.problem = problem
+        what = detail or (f"seq {problem.seq} after {problem.after} at line "
+                          f"{problem.line_no}" if problem else "unknown")
+        super().__init__(f"{path} breaks the journal's integrity rules ({what}); nothing is "
+                         "appended to it until `peaktrade journal repair` quarantines the "
+                         "offending lines")
+
+
 class _SessionFile:
     """Per-process, per-session writer state; guarded by `mutex` and the file lock."""
 
@@ -80,6 +99,10 @@ class _SessionFile:
         self.ino = -1
         self.known_size = -1  # size after our last write; -1 when unknown
         self.last_seq = 0
+        self.chain = SeqChain(path=self.path_str)  # the active file's lines, as read so far
+        # Why the file is not appended to (a broken seq chain, an undone write that could
+        # not be undone); None while it is sound
+        self.broken: JournalIntegrityError | None = None
         self.needs_newline = False
         self.last_fsync = time.monotonic()
         self.dirty = False  # written since the last fsync (the interval policy's flusher)
@@ -111,6 +134,11 @@ class SessionWriter:
         return self._state.last_seq
 
     @property
+    def broken(self) -> JournalIntegrityError | None:
+        """Why this session's journal is not appended to; None while it is sound."""
+        return self._state.broken
+
+    @property
     def end(self) -> tuple[int, int] | None:
         """(inode, size) of the active file after our last append; None when not known."""
         state = self._state
@@ -120,17 +148,6 @@ class SessionWriter:
     def append(self, events: Iterable[Mapping[str, Any]]) -> list[dict]:
         """Write a batch with one write; returns the written records."""
         return self._journal._write(self._state, events)
-
-    def append_trusted(self, records: list[dict]) -> list[dict]:
-        """Write records the caller built with new_record from checked values, seq following
-        last_seq; only the seq chain and the session are verified. Returns `records`."""
-        state = self._state
-        first = state.last_seq + 1
-        if not records or records[0]["seq"] != first \
-                or records[-1]["seq"] != first + len(records) - 1 \
-                or records[0]["session_id"] != state.session_id:
-            raise ValueError(f"trusted records must continue {state.session_id} at seq {first}")
-        return self._journal._write_records(state, records)
 
 
 class _SessionLock:
@@ -175,13 +192,19 @@ class Journal:
 
     def __init__(self, root: str | os.PathLike[str], *, max_bytes: int = 10_000_000,
                  fsync: str = "interval", fsync_interval_s: float = 1.0,
-                 mode: str = "paper", clock: Clock | None = None) -> None:
+                 mode: str = "paper", clock: Clock | None = None,
+                 max_line_bytes: int = MAX_LINE_BYTES) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, got {fsync!r}")
         if mode not in _MODE_SET:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.root = Path(root)
         self.max_bytes = max_bytes
+        self.max_line_bytes = max_line_bytes
+        # The outcome of the last append (health reads it without touching the disk)
+        self.last_append_ok: bool | None = None
+        self.last_append_error: str | None = None
+        self.last_append_at: float | None = None
         self.fsync = fsync
         self.fsync_interval_s = fsync_interval_s
         self.mode = mode
@@ -200,7 +223,13 @@ class Journal:
         section = config["journal"]
         return cls(config["log_dir"], max_bytes=section["max_bytes"], fsync=section["fsync"],
                    fsync_interval_s=section["fsync_interval_s"], mode=config["mode"],
-                   clock=clock)
+                   clock=clock,
+                   max_line_bytes=section["max_line_bytes"])
+
+    def broken_sessions(self) -> dict[str, str]:
+        """Sessions this process found breaking the integrity rules, and why."""
+        return {sid: str(state.broken) for sid, state in list(self._sessions.items())
+                if state.broken is not None}
 
     def append(self, session_id: str, events: Iterable[Mapping[str, Any]]) -> list[dict]:
         """Append a batch of events to a session with one write; returns the records."""
@@ -274,52 +303,64 @@ class Journal:
             state.ino = st.st_ino
             state.known_size = -1
         if st.st_size != state.known_size:
-            state.last_seq, state.needs_newline = self._scan_tail(state, st.st_size)
-            state.known_size = st.st_size
+            self._scan(state, st.st_size)
 
-    def _scan_tail(self, state: _SessionFile, size: int) -> tuple[int, bool]:
-        """The last seq written to the session and whether the file ends mid-line."""
-        if size == 0:
-            return _last_archived_seq(self.root, state.session_id, state.rotated), False
-        start = max(0, size - _TAIL_PEEK)
-        block = os.pread(state.fd, size - start, start)
-        if len(block) == size - start:
-            seq = _last_seq_in_block(block, whole=start == 0)
-            if seq is not None:
-                return seq, not block.endswith(b"\n")
-        with open(state.path, "rb") as fh:
-            fh.seek(size - 1)
-            needs_newline = fh.read(1) != b"\n"
-            seq = _last_seq_in(fh, size)
-        if seq is None:
-            seq = _last_archived_seq(self.root, state.session_id, state.rotated)
-        return seq, needs_newline
+    def _scan(self, state: _SessionFile, size: int) -> None:
+        """Read what the file holds beyond what this process knows into the seq chain.
+
+        Lines appended by other writers are read once, forward and linearly; a file that
+        is new to this process (or shrank) is read from its start. A break of the chain
+        leaves the session unwritable until it is repaired.
+        """
+        start = state.known_size
+        if start < 0 or size < start or state.needs_newline:
+            start = 0
+            state.chain = SeqChain(path=state.path_str)
+        chain = state.chain
+        state.needs_newline = scan_chain(state.fd, start, size, chain, self.max_line_bytes) > 0
+        state.known_size = size
+        problem = chain.first_break
+        if problem is not None and state.broken is None:
+            state.broken = JournalIntegrityError(state.path, problem)
+        if chain.last_seq:
+            state.last_seq = chain.last_seq
+        else:
+            state.last_seq = _last_archived_seq(self.root, state.session_id, state.rotated)
 
     def _write(self, state: _SessionFile, events: Iterable[Mapping[str, Any]]) -> list[dict]:
+        """Validate, stamp, serialise and append a batch with one write: all or nothing.
+
+        A short or failed write is undone under the lock (the file truncated back to
+        where the batch began, then synced) before the error is raised; if it cannot be
+        undone the session is not appended to again (fail closed).
+        """
         if state.fd < 0:
             self._sync_with_file(state)
+        if state.broken is not None:
+            self._outcome(False, str(state.broken))
+            raise state.broken
         records = self._records(state, events)
         if not records:
             return []
-        return self._write_records(state, records)
-
-    def _write_records(self, state: _SessionFile, records: list[dict]) -> list[dict]:
-        """Serialise and append stamped records with one write; fsync and rotate as due."""
-        if state.fd < 0:
-            self._sync_with_file(state)
-        data = encode_lines(records)
+        data = encode_lines(records, self.max_line_bytes)
         if state.needs_newline:
             data = b"\n" + data
+        offset = state.known_size
         try:
             written = os.write(state.fd, data)
             while written < len(data):  # only a nearly full disk writes short
                 written += os.write(state.fd, data[written:])
         except OSError as err:
-            state.known_size = -1
-            raise JournalError(f"cannot append to {state.path}: {err.strerror}") from err
+            self._undo(state, offset, err)
+            raise JournalError(f"cannot append to {state.path}: {err.strerror}; nothing of "
+                               "the batch was recorded") from err
         state.needs_newline = False
         state.known_size += len(data)
         state.last_seq = records[-1]["seq"]
+        chain = state.chain
+        chain.last_seq = state.last_seq
+        chain.line_no += len(records)
+        self._outcome(True, None)
         if self.fsync == "always":
             os.fdatasync(state.fd)
         elif self.fsync == "interval":
@@ -335,6 +376,30 @@ class Journal:
         if state.known_size >= self.max_bytes:
             self._rotate(state)
         return records
+
+    def _undo(self, state: _SessionFile, offset: int, err: OSError) -> None:
+        """Truncate a failed write away; when that fails too, the session is closed to
+        appends, since what the file holds beyond the last complete batch is unknown."""
+        try:
+            if offset < 0:
+                raise OSError(0, "the size before the write is not known")
+            os.ftruncate(state.fd, offset)
+            os.fsync(state.fd)
+        except OSError as undo_err:
+            state.broken = JournalIntegrityError(
+                state.path, None, f"a failed append ({err.strerror}) could not be undone: "
+                f"{undo_err.strerror}")
+            state.known_size = -1
+            self._outcome(False, str(state.broken))
+            return
+        state.known_size = offset
+        self._outcome(False, f"cannot append to {state.path}: {err.strerror}")
+
+    def _outcome(self, ok: bool, error: str | None) -> None:
+        self.last_append_ok = ok
+        if error is not None:
+            self.last_append_error = error
+        self.last_append_at = time.time()
 
     def _records(self, state: _SessionFile, events: Iterable[Mapping[str, Any]]) -> list[dict]:
         """Validate every event and stamp v, seq, ts; raises before anything is written."""
@@ -491,15 +556,21 @@ def _check_event(index: int, event: Mapping[str, Any], mode: Any) -> dict:
     return payload
 
 
-def encode_lines(records: list[dict]) -> bytes:
-    """Records as JSON lines, each ending in a newline."""
+def encode_lines(records: list[dict], max_line: int = MAX_LINE_BYTES) -> bytes:
+    """Records as JSON lines, each ending in a newline; a line over `max_line` bytes is
+    refused (ValueError), so no reader ever meets one written by the journal."""
     dumps, line = orjson.dumps, orjson.OPT_APPEND_NEWLINE
     try:
-        if len(records) == 1:
-            return dumps(records[0], option=line)
-        return b"".join([dumps(r, option=line) for r in records])
+        lines = [dumps(r, option=line) for r in records]
     except TypeError as err:
         raise ValueError(f"event payload is not JSON-serialisable: {err}") from None
+    data = lines[0] if len(lines) == 1 else b"".join(lines)
+    if len(data) > max_line + len(lines):
+        for index, encoded in enumerate(lines):
+            if len(encoded) - 1 > max_line:
+                raise ValueError(f"event {index} encodes to {len(encoded) - 1} bytes, over the "
+                                 f"journal's maximum line length of {max_line} bytes")
+    return data
 
 
 def compress_segment(path: Path, *, sync_first: bool = False) -> Path:
@@ -518,36 +589,6 @@ def compress_segment(path: Path, *, sync_first: bool = False) -> Path:
     return target
 
 
-def _last_seq_in(fh: Any, size: int) -> int | None:
-    """Scan a file backwards for the last line that is a valid record."""
-    end = size
-    carry = b""
-    while end > 0:
-        start = max(0, end - _TAIL_CHUNK)
-        fh.seek(start)
-        block = fh.read(end - start) + carry
-        lines = block.split(b"\n")
-        carry = lines[0] if start > 0 else b""
-        for line in reversed(lines if start == 0 else lines[1:]):
-            if line.strip():
-                record = parse_line(line, 0)
-                if record is not None and record["seq"] > 0:
-                    return record["seq"]
-        end = start
-    return None
-
-
-def _last_seq_in_block(block: bytes, *, whole: bool) -> int | None:
-    """The seq of the last valid record in the end of a file (its first line may be cut)."""
-    lines = block.split(b"\n")
-    for line in reversed(lines if whole else lines[1:]):
-        if line.strip():
-            record = parse_line(line, 0)
-            if record is not None and record["seq"] > 0:
-                return record["seq"]
-    return None
-
-
 def _last_archived_seq(root: Path, session_id: str,
                        known: tuple[int, int] | None = None) -> int:
     """The last seq in the session's newest archive segment; `known` is (first seq, last
@@ -557,37 +598,13 @@ def _last_archived_seq(root: Path, session_id: str,
         return known[1]
     for segment in reversed(segments):
         try:
-            if segment.path.name.endswith(".gz"):
-                seq = _last_seq_in_gzip(segment.path)
-            else:
-                with open(segment.path, "rb") as fh:
-                    seq = _last_seq_in(fh, os.fstat(fh.fileno()).st_size)
-            if seq is not None:
+            seq = scan_file(segment.path).last_seq
+            if seq:
                 return seq
         except FileNotFoundError:
             # Compressed under our feet: the .gz is complete now; look again.
             return _last_archived_seq(root, session_id, known)
     return 0
-
-
-def _last_seq_in_gzip(path: Path) -> int | None:
-    """The last valid record's seq in a compressed segment: decompressed in chunks, only
-    its end parsed (every line only when no valid record is found there)."""
-    tail, cut = b"", False
-    with gzip.open(path, "rb") as fh:
-        while chunk := fh.read(_TAIL_CHUNK):
-            if len(tail) > _TAIL_CHUNK:
-                tail, cut = tail[-_TAIL_CHUNK:], True
-            tail += chunk
-    seq = _last_seq_in_block(tail, whole=not cut)
-    if seq is not None or not cut:
-        return seq
-    with gzip.open(path, "rb") as fh:
-        for line in fh:
-            record = parse_line(line, 0)
-            if record is not None and record["seq"] > 0:
-                seq = record["seq"]
-    return seq
 
 
 def compress_leftovers(root: Path) -> list[Path]:

@@ -233,7 +233,8 @@ class SummaryBuilder:
         loop spares a generator and a record filter per line.
         """
         decode = stats is not None
-        line_no = blank = valid = invalid = 0
+        line_no = blank = valid = invalid = breaks = 0
+        last_seqs: dict[str | None, int] = {}  # per session: a stale or repeated line counts once
         kind_counts = self.kind_counts
         symbols, sessions = self.symbols, self.sessions
         first, last = self.first_ts, self.last_ts
@@ -273,6 +274,12 @@ class SummaryBuilder:
                             invalid += 1
                         continue
                     valid += 1
+                    if rec["v"]:  # a legacy line's seq is its line number, not a seq
+                        seq, sid = rec["seq"], rec["session_id"]
+                        if seq <= last_seqs.get(sid, 0):
+                            breaks += 1
+                            continue
+                        last_seqs[sid] = seq
                 kind = rec["kind"]
                 ts = rec["ts"]
                 if first is None or ts < first:
@@ -368,7 +375,7 @@ class SummaryBuilder:
             self._orphan_fills += orphan_fills
             self.first_ts, self.last_ts = first, last
             if stats is not None:
-                stats.add(LineStats(line_no, blank, valid, invalid))
+                stats.add(LineStats(line_no, blank, valid, invalid, breaks))
         return self
 
     def _strategy(self, name: str) -> _Strategy:

@@ -84,7 +84,7 @@ def test_ids_are_consistent_along_each_chain(path):
 def test_clean_session_summary():
     summary = summarize_path(OK)
     assert tuple(summary) == SUMMARY_KEYS
-    assert summary["lines"] == {"total": 49, "blank": 0, "valid": 49, "invalid": 0}
+    assert summary["lines"] == {"total": 49, "blank": 0, "valid": 49, "invalid": 0, "seq_breaks": 0}
     assert summary["error_rate"] == 0.0
     assert summary["event_count"] == 49
     assert summary["kind_counts"] == {"fill": 9, "gate": 9, "heartbeat": 1, "intent": 9,
@@ -124,7 +124,7 @@ def test_bad_lines_are_counted_never_fatal():
     records = list(reader)
     assert len(records) == 20
     # 8 invalid lines of several kinds, and the partial last line
-    assert reader.stats.as_dict() == {"total": 30, "blank": 1, "valid": 20, "invalid": 9}
+    assert reader.stats.as_dict() == {"total": 30, "blank": 1, "valid": 20, "invalid": 9, "seq_breaks": 0}
     assert reader.stats.error_rate == 9 / 29
     summary = summarize_path(BAD)
     assert summary["lines"] == reader.stats.as_dict()
@@ -135,7 +135,7 @@ def test_bad_lines_read_newest_first_give_the_same_records_reversed():
     forward = list(read_events(BAD))
     reader = read_events(BAD, newest_first=True)
     assert list(reader) == forward[::-1]
-    assert reader.stats.as_dict() == {"total": 30, "blank": 1, "valid": 20, "invalid": 9}
+    assert reader.stats.as_dict() == {"total": 30, "blank": 1, "valid": 20, "invalid": 9, "seq_breaks": 0}
 
 
 def test_filters_on_the_fixtures():
@@ -157,7 +157,7 @@ def test_empty_and_missing_files(tmp_path):
     empty.write_bytes(b"")
     summary = summarize_path(empty)
     assert summary["event_count"] == 0
-    assert summary["lines"] == {"total": 0, "blank": 0, "valid": 0, "invalid": 0}
+    assert summary["lines"] == {"total": 0, "blank": 0, "valid": 0, "invalid": 0, "seq_breaks": 0}
     assert summary["error_rate"] == 0.0
     assert list(read_events(tmp_path / "missing.jsonl")) == []
     assert summarize_path(tmp_path / "nowhere")["event_count"] == 0

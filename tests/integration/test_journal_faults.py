@@ -165,7 +165,7 @@ def test_garbage_lines_are_counted_invalid_and_never_crash(tmp_path):
     journal.close()
     assert after[0]["seq"] == len(GARBAGE) + 1
     expected = {"total": 2 * len(GARBAGE) + 1, "blank": 0, "valid": len(GARBAGE) + 1,
-                "invalid": len(GARBAGE)}
+                "invalid": len(GARBAGE), "seq_breaks": 0}
     for newest_first in (False, True):
         reader = read_events(path, newest_first=newest_first)
         seqs = [r["seq"] for r in reader]

@@ -88,7 +88,7 @@ def test_precedence_defaults_then_file_then_environment_then_overrides(tmp_path)
      "use true/false, 1/0, yes/no or on/off."),
     ({"PEAKTRADE_JOURNAL__FSYNK": "never"},
      "config journal.fsynk = 'never': unknown key; allowed here: fsync, fsync_interval_s, "
-     "max_bytes."),
+     "max_bytes, max_line_bytes, min_free_bytes."),
 ])
 def test_a_wrong_value_names_key_value_and_what_is_allowed(tmp_path, monkeypatch, environ,
                                                             expected):

@@ -127,7 +127,8 @@ def test_legacy_blocking_gates_count_one_veto_per_intent():
 
 def test_lines_and_error_rate_come_from_read_stats():
     summary = summarize([], LineStats(total=10, blank=2, valid=6, invalid=2))
-    assert summary["lines"] == {"total": 10, "blank": 2, "valid": 6, "invalid": 2}
+    assert summary["lines"] == {"total": 10, "blank": 2, "valid": 6, "invalid": 2,
+                                "seq_breaks": 0}
     assert summary["error_rate"] == 0.25
 
 
@@ -150,7 +151,8 @@ def test_summarize_path_reads_a_journal_with_filters(tmp_path):
     summary = summarize_path(tmp_path, session_id="s1", symbol="ETH-USD")
     assert summary["event_count"] == 1
     assert summary["symbols"] == ["ETH-USD"]
-    assert summary["lines"] == {"total": 4, "blank": 1, "valid": 2, "invalid": 1}
+    assert summary["lines"] == {"total": 4, "blank": 1, "valid": 2, "invalid": 1,
+                                "seq_breaks": 0}
     assert summary["error_rate"] == 1 / 3
 
 
@@ -312,10 +314,13 @@ def test_an_id_repeated_across_parts_needs_a_read_in_one_pass(tmp_path):
 
 def test_joins_to_ids_done_in_an_earlier_part_are_no_orphans(tmp_path):
     path = tmp_path / "done_earlier.jsonl"
-    padding = [record(1, "gate", 0, intent_id="x", decision="pass") for _ in range(300)]
-    recs = padding + chain(1, "i0", 0, 10, 20) + padding
-    recs.append(record(306, "fill", 90_000, intent_id="i0", order_id="o-i0"))  # a 2nd fill
-    recs.append(record(307, "order", 90_001, intent_id="i0", order_id="o2"))  # a 2nd order
+    def padding(first):
+        return [record(seq, "gate", 0, intent_id="x", decision="pass")
+                for seq in range(first, first + 300)]
+
+    recs = padding(1) + chain(301, "i0", 0, 10, 20) + padding(305)
+    recs.append(record(605, "fill", 90_000, intent_id="i0", order_id="o-i0"))  # a 2nd fill
+    recs.append(record(606, "order", 90_001, intent_id="i0", order_id="o2"))  # a 2nd order
     path.write_bytes(b"".join(dumps(rec) for rec in recs))
     whole = summarize_path(path)
     assert whole["latency_ms"]["order_to_fill"]["unmatched"] == 1  # o2, not the 2nd fill

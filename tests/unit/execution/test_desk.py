@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import orjson
 import pytest
 
 from peaktrade.config import load_config
@@ -14,9 +13,7 @@ from peaktrade.execution import (
     UnknownOrder,
     active_session_id,
 )
-from peaktrade.execution.controls import KILL_SWITCH_RELEASED, QA_ALLOWS
 from peaktrade.execution.decisions import moment_of
-from peaktrade.execution.results import Check, checks_fragment, checks_payload
 from peaktrade.execution.rules import Rules
 from peaktrade.execution.state import DeskState
 from peaktrade.journal import read_events
@@ -59,16 +56,6 @@ def test_gate_event_lists_every_check_and_the_reason_of_the_deciding_one(desk, t
     *passing, deciding = blocked["checks"]
     assert all(set(c) == figures for c in passing)
     assert set(deciding) == figures | {"reason"} and deciding["reason"] == blocked["reason"]
-
-
-@pytest.mark.parametrize("last", [
-    Check("LotSize", "pass", "LOT_SIZE", "whole lots", 0.5, 2.0),
-    Check("LotSize", "block", "LOT_SIZE", "rounds to 0", 0.5, 0.2, -0.3)])
-def test_gate_checks_written_verbatim_are_the_same_json(last):
-    for checks in ((KILL_SWITCH_RELEASED, QA_ALLOWS), (KILL_SWITCH_RELEASED, QA_ALLOWS, last)):
-        for _ in range(2):  # built, then from the cache
-            assert orjson.dumps({"checks": checks_fragment(checks)}) == \
-                orjson.dumps({"checks": checks_payload(checks)})
 
 
 def test_what_if_verdicts_keep_every_checks_reason(desk):
