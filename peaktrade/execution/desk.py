@@ -588,7 +588,7 @@ class Desk:
                            format_ts(self._clock()), self.rules.mode)
         batch.add(Kind.CONTROL.value, payload, source="CONTROL")
         records = writer.append(batch.records)
-        self._board_tail.wrote(records[-1]["seq"])
+        self._board_tail.wrote(records[-1]["seq"], writer.end)
         return records[-1]
 
     def _decision(self) -> _Decision:

@@ -21,8 +21,8 @@ from peaktrade.execution.codes import (
     Status,
     TimeInForce,
 )
-from peaktrade.journal.cursor import UNREADABLE
 from peaktrade.execution.results import OrderResult
+from peaktrade.journal.cursor import UNREADABLE
 
 QTY_EPSILON = 1e-9  # quantities closer than this are equal (all quantities are lot multiples)
 ORDER_TIMES_KEPT = 10_000  # recent order times, for the order rate limit

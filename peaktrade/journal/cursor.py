@@ -107,39 +107,30 @@ class JournalCursor:
         self._adopt(out)
         return out
 
-    def wrote(self, last_seq: int, end: tuple[int, int] | None = None) -> None:
+    def wrote(self, last_seq: int, end: tuple[int, int, int] | None = None) -> None:
         """The caller appended up to `last_seq` holding the session lock: skip those lines.
 
-        `end` is the writer's (inode, size) after the append (SessionWriter.end): the
-        cursor moves there without asking the file, onto the new active file when the
-        journal rotated (under the lock everything up to `last_seq` is known).
+        `end` is the writer's (inode, size, lines) after the append (SessionWriter.end):
+        the cursor moves there without reading, onto the new active file when the journal
+        rotated (under the lock, everything up to `last_seq` is known). Without it, the
+        caller's lines are read (and dropped: the caller has them).
         """
-        lines = last_seq - self.last_seq
-        if end is not None:
-            if end[0] != self._ino:
-                self.close()
-                self._open()
-                lines = 0 if end[1] == 0 else -1
-            if end[0] == self._ino:
-                self._skip_to(end[1], last_seq, lines)
-                return
-        if self._fd < 0:
+        if end is None:
+            self.poll()
+            return
+        if end[0] != self._ino:
+            self.close()
             self._open()
-        if self._fd >= 0:
-            self._skip_to(os.fstat(self._fd).st_size, last_seq, -1)
-        self.last_seq = last_seq
-
-    def _skip_to(self, offset: int, last_seq: int, lines: int) -> None:
-        """Move past lines the caller wrote itself: `lines` of them (-1: not known, so the
-        line numbers of problems found later are counted from here)."""
+        if end[0] != self._ino:  # rotated again since: read what there is
+            self.poll()
+            return
         for line in self._splitter.finish():  # a torn line the writer newline-terminated
             self._take(line, self._held)
-        self._offset = offset
+        self._offset = end[1]
         self.last_seq = last_seq
         chain = self.chain
         chain.last_seq = max(chain.last_seq, last_seq)
-        if lines >= 0:
-            chain.line_no += lines
+        chain.line_no = end[2]
 
     def _adopt(self, out: list[dict]) -> None:
         """Open the active file, read what the archive holds after last_seq, then drain it.

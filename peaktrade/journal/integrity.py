@@ -25,6 +25,9 @@ MAX_LINE_BYTES = 1 << 20  # default maximum length of one journal line
 CHUNK_BYTES = 1 << 20
 MAX_PROBLEMS_KEPT = 1000  # problems named one by one; beyond this they are only counted
 
+_V1_HEAD = b'{"v":1,"seq":'
+_SEQ_AT = len(_V1_HEAD)
+
 BACKWARDS, REPEAT, GAP, TORN, OVERSIZED = "backwards", "repeat", "gap", "torn", "oversized"
 CHAIN_BREAKS = frozenset({BACKWARDS, REPEAT})  # a journal with one is not appended to
 
@@ -186,7 +189,7 @@ class SeqChain:
 
 
 def take_line(chain: SeqChain, line: bytes | None, session_id: str | None = None,
-              full: bool = True) -> dict | None:
+              full: bool = False) -> dict | None:
     """Read one line into `chain`: the record if it is to be applied, else None.
 
     `full` parses the payload too; otherwise only the head (payload None) for v1 lines.
@@ -204,15 +207,31 @@ def take_line(chain: SeqChain, line: bytes | None, session_id: str | None = None
     return record if chain.take(record["seq"]) else None
 
 
+def take_seq(chain: SeqChain, line: bytes | None) -> None:
+    """Like take_line, for a writer finding where the session ends: a line in the shape the
+    journal writes is not decoded, its seq is read from its head. A torn line that happens
+    to end in '}' then counts its seq, so the writer errs towards a gap, never a repeat."""
+    if line and line.startswith(_V1_HEAD) and line.endswith(b"}"):
+        end = line.find(b",", _SEQ_AT, _SEQ_AT + 20)
+        digits = line[_SEQ_AT:end]
+        if end > 0 and digits.isdigit():
+            chain.take(int(digits))
+            return
+    take_line(chain, line, full=False)
+
+
 def scan_chain(fd: int, start: int, end: int, chain: SeqChain,
-               max_line: int = MAX_LINE_BYTES, *, final: bool = True) -> int:
+               max_line: int = MAX_LINE_BYTES, *, final: bool = True,
+               exact: bool = True) -> int:
     """Read bytes [start, end) of a file into `chain` (heads only); returns how many bytes
     follow the last newline. `final`: those bytes are a torn line (the file is complete),
-    else an append in progress, left unread.
+    else an append in progress, left unread. `exact`: every line is decoded (a reader);
+    otherwise see take_seq (the writer).
 
     The one last-seq scanner: forward, linear in the bytes read, an oversized line
     skipped without being held.
     """
+    take = take_line if exact else take_seq
     splitter = LineSplitter(max_line)
     pos = start
     after_newline = start
@@ -225,10 +244,10 @@ def scan_chain(fd: int, start: int, end: int, chain: SeqChain,
             after_newline = pos + newline + 1
         pos += len(chunk)
         for line in splitter.feed(chunk):
-            take_line(chain, line, full=False)
+            take(chain, line)
     if final:
         for line in splitter.finish():
-            take_line(chain, line, full=False)
+            take(chain, line)
     return pos - after_newline
 
 

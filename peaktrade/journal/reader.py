@@ -19,7 +19,6 @@ from peaktrade.events import (
     parse_line,
     parse_line_head,
 )
-from peaktrade.journal.integrity import CHUNK_BYTES, MAX_LINE_BYTES, iter_line_blocks
 from peaktrade.journal.files import (
     Segment,
     active_path,
@@ -27,6 +26,7 @@ from peaktrade.journal.files import (
     list_sessions,
     session_files,
 )
+from peaktrade.journal.integrity import CHUNK_BYTES, MAX_LINE_BYTES, iter_line_blocks
 
 # A newest-first read starts with a small block (a page of the newest rows needs a few
 # hundred lines) and grows it up to CHUNK_BYTES.

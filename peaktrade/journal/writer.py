@@ -139,11 +139,12 @@ class SessionWriter:
         return self._state.broken
 
     @property
-    def end(self) -> tuple[int, int] | None:
-        """(inode, size) of the active file after our last append; None when not known."""
+    def end(self) -> tuple[int, int, int] | None:
+        """(inode, size, lines) of the active file after our last append; None when not
+        known."""
         state = self._state
-        return (state.ino, state.known_size) if state.fd >= 0 and state.known_size >= 0 \
-            else None
+        return (state.ino, state.known_size, state.chain.line_no) \
+            if state.fd >= 0 and state.known_size >= 0 else None
 
     def append(self, events: Iterable[Mapping[str, Any]]) -> list[dict]:
         """Write a batch with one write; returns the written records."""
@@ -317,7 +318,8 @@ class Journal:
             start = 0
             state.chain = SeqChain(path=state.path_str)
         chain = state.chain
-        state.needs_newline = scan_chain(state.fd, start, size, chain, self.max_line_bytes) > 0
+        state.needs_newline = scan_chain(state.fd, start, size, chain, self.max_line_bytes,
+                                         exact=False) > 0
         state.known_size = size
         problem = chain.first_break
         if problem is not None and state.broken is None:
@@ -409,8 +411,10 @@ class Journal:
         seq = state.last_seq
         records = []
         session_id = state.session_id
+        given_ts: Any = None  # the records of one decision share one ts: checked once
+        canonical = ""
         for index, event in enumerate(events):
-            if not isinstance(event, Mapping):
+            if type(event) is not dict and not isinstance(event, Mapping):
                 raise ValueError(f"event {index} must be an object with a kind and a payload, "
                                  f"got {type(event).__name__}")
             get = event.get
@@ -431,8 +435,11 @@ class Journal:
                 if now is None:
                     now = self._stamp()
                 ts = now
+            elif ts is given_ts:
+                ts = canonical
             else:
-                ts = canonical_ts(ts)
+                given_ts, ts = ts, canonical_ts(ts)
+                canonical = ts
             seq += 1
             records.append(new_record(seq, ts, session_id, str(kind), mode, symbol, strategy,
                                       intent_id, order_id, source, payload))

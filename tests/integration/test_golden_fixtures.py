@@ -124,7 +124,8 @@ def test_bad_lines_are_counted_never_fatal():
     records = list(reader)
     assert len(records) == 20
     # 8 invalid lines of several kinds, and the partial last line
-    assert reader.stats.as_dict() == {"total": 30, "blank": 1, "valid": 20, "invalid": 9, "seq_breaks": 0}
+    assert reader.stats.as_dict() == {"total": 30, "blank": 1, "valid": 20, "invalid": 9,
+                                      "seq_breaks": 0}
     assert reader.stats.error_rate == 9 / 29
     summary = summarize_path(BAD)
     assert summary["lines"] == reader.stats.as_dict()
@@ -135,7 +136,8 @@ def test_bad_lines_read_newest_first_give_the_same_records_reversed():
     forward = list(read_events(BAD))
     reader = read_events(BAD, newest_first=True)
     assert list(reader) == forward[::-1]
-    assert reader.stats.as_dict() == {"total": 30, "blank": 1, "valid": 20, "invalid": 9, "seq_breaks": 0}
+    assert reader.stats.as_dict() == {"total": 30, "blank": 1, "valid": 20, "invalid": 9,
+                                      "seq_breaks": 0}
 
 
 def test_filters_on_the_fixtures():
