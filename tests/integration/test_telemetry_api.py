@@ -134,7 +134,7 @@ def test_telemetry_json_has_summary_timeline_query_and_stats(client, golden):
     assert body["query"]["session_id"] == "golden_session_latency"
     assert body["query"]["limit"] == 3
     assert client.get("/api/telemetry").get_json()["query"]["limit"] == 200
-    assert body["stats"] == {"total": 28, "blank": 0, "valid": 28, "invalid": 0,
+    assert body["stats"] == {"total": 28, "blank": 0, "valid": 28, "invalid": 0, "seq_breaks": 0,
                              "error_rate": 0.0}
 
 
