@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import secrets
@@ -536,15 +537,13 @@ class Desk:
         if key in self._reported:
             return
         self._reported.add(key)
-        try:
+        with contextlib.suppress(JournalError, OSError, ValueError):
             self.journal.append(session_id, [{
                 "kind": Kind.ERROR.value, "source": "JOURNAL",
                 "payload": {"where": "journal.integrity", "error": "journal integrity broken",
                             "detail": f"journal {broken}: {problem}; it is not appended to "
                                       "until `peaktrade journal repair` quarantines the "
                                       "offending lines", "session_id": broken}}])
-        except (JournalError, OSError, ValueError):
-            pass
 
     def _sync(self) -> DeskState:
         """Catch up with the desk journal and the active session's journal (no lock held)."""
